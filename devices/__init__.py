@@ -1,0 +1,1 @@
+"""Reading medical devices: pure protocol codecs, thin transports, simulators, the Reading model."""

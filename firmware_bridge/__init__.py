@@ -1,0 +1,1 @@
+"""The framed protocol spoken with microcontroller sensor hubs whose firmware we control."""

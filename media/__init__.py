@@ -1,0 +1,1 @@
+"""Capture, adaptive bitrate, audio tuning, stills and the link emulator used by benchmarks."""

@@ -1,0 +1,208 @@
+"""The control loop: RTCP feedback of a live ``RTCPeerConnection`` -> estimator -> ladder ->
+encoders, retransmission budget and the capture track.
+
+``AdaptiveController`` is the only piece here that reads a clock (injected, monotonic seconds).
+Every ``interval_s`` it drains what ``media.tuning`` collected on each sender (receiver reports
+with round trips, REMB), measures what was sent from ``RTCRtpSender.getStats()``, updates the
+estimator and the ladder, and when the rung changes: sets the VP8 and Opus settings, enables or
+disables the senders, sizes the retransmission budget and tells its observers (the capture track
+scales its resolution and frame rate to ``rung``). ``media.tuning.apply()`` must have been called
+before the peer connection was created.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from aiortc import RTCPeerConnection
+from aiortc.rtcrtpsender import RTCRtpSender
+
+from devices.errors import LocalError
+from media import tuning
+from media.audio import opus_settings
+from media.encoders import VideoSettings
+from media.estimator import BandwidthEstimator, ReceiverReport
+from media.ladder import RESERVE, RTCP_BPS, RTP_OVERHEAD_BYTES, VITALS_BPS, Ladder, Rung
+
+logger = logging.getLogger(__name__)
+
+RungObserver = Callable[[Rung], None]
+MIN_RTX_BPS = 4_000
+
+
+class AdaptiveController:
+    def __init__(
+        self,
+        pc: RTCPeerConnection,
+        ladder: Ladder | None = None,
+        estimator: BandwidthEstimator | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        interval_s: float = 0.5,
+    ) -> None:
+        if not tuning.applied():
+            raise LocalError("call media.tuning.apply() before creating the peer connection", code="not_tuned")
+        self.pc = pc
+        self.ladder = ladder or Ladder()
+        self.estimator = estimator or BandwidthEstimator()
+        self.interval_s = interval_s
+        self._clock = clock
+        self._observers: list[RungObserver] = []
+        self._sent: deque[tuple[float, int, int]] = deque()  # (now_ms, bytes, packets) all senders
+        self._task: asyncio.Task[None] | None = None
+        self._applied: Rung | None = None
+        self._loss_bucket: object = None
+
+    @property
+    def rung(self) -> Rung:
+        return self.ladder.rung
+
+    def add_observer(self, observer: RungObserver) -> None:
+        """``observer(rung)`` is called on every rung change (and once with the current rung)."""
+        self._observers.append(observer)
+        observer(self.rung)
+
+    def start(self) -> None:
+        self._apply(self.rung)
+        if self._task is None:
+            self._task = asyncio.ensure_future(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def force(self, name: str) -> Rung:
+        """An override from the specialist (e.g. "stills"); the ladder climbs back on its own."""
+        rung = self.ladder.force(name, self._now_ms())
+        self._apply(rung)
+        return rung
+
+    def status(self) -> dict[str, Any]:
+        """The view the station sends to the specialist page on the control channel."""
+        rung = self.rung
+        rtt = self.estimator.rtt_ms
+        return {
+            "target_kbps": round(self.estimator.target_bps / 1000, 1),
+            "rung": rung.name,
+            "width": rung.width,
+            "height": rung.height,
+            "fps": rung.fps,
+            "video_kbps": rung.video_bps / 1000,
+            "audio_kbps": rung.audio_bps / 1000,
+            "rtt_ms": None if rtt is None else round(rtt),
+            "loss": round(self.estimator.loss, 3),
+            "queue_ms": round(self.estimator.queue_ms),
+            "trend": self.estimator.trend.value,
+        }
+
+    async def poll(self) -> Rung:
+        """One control step (the loop calls this every ``interval_s``)."""
+        now_ms = self._now_ms()
+        offset_ms = now_ms - time.monotonic() * 1000  # tuning stamps feedback on time.monotonic
+        sent_bps = await self._sent_bps(now_ms)
+        reports: list[ReceiverReport] = []
+        for sender in self._senders():
+            feedback = tuning.state(sender).take_feedback()
+            for arrival, bps in feedback.rembs:
+                self.estimator.on_remb(bps, arrival + offset_ms)
+            if sender is self._reporting_sender():
+                reports += [report for _, report in feedback.reports]
+        if reports:
+            timed = [r for r in reports if r.rtt_ms is not None and r.probe_ms is not None]
+            latest = max(timed, key=lambda r: r.probe_ms or 0.0, default=None)
+            combined = ReceiverReport(
+                max(r.fraction_lost for r in reports),
+                latest.rtt_ms if latest else None,
+                latest.probe_ms + offset_ms if latest and latest.probe_ms is not None else None,
+            )
+            self.estimator.on_report(combined, sent_bps, now_ms)
+        rung = self.ladder.update(self.estimator.target_bps, now_ms, self.estimator.rtt_ms)
+        if rung != self._applied or self._loss_changed():
+            self._apply(rung)
+        return rung
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval_s)
+            try:
+                await self.poll()
+            except Exception:  # keep adapting: one bad poll must not freeze the rung
+                logger.exception("adaptive control step failed")
+
+    def _apply(self, rung: Rung) -> None:
+        changed = rung != self._applied
+        self._applied = rung
+        audio = opus_settings(rung, self.estimator.loss)
+        self._loss_bucket = audio.expected_loss if audio else None
+        for sender in self._senders():
+            state = tuning.state(sender)
+            if sender.kind == "video":
+                sender._enabled = rung.has_video
+                if rung.has_video:
+                    state.video = VideoSettings(rung.video_bps, stills=rung.stills)
+                state.retransmit.set_rate(max(MIN_RTX_BPS, RESERVE * rung.video_wire_bps()))
+            elif sender.kind == "audio":
+                sender._enabled = audio is not None
+                if audio is not None:
+                    state.audio = audio
+        if changed:
+            logger.info("rung %s (target %d bit/s)", rung.name, self.estimator.target_bps)
+            for observer in self._observers:
+                observer(rung)
+
+    def _loss_changed(self) -> bool:
+        audio = opus_settings(self.rung, self.estimator.loss)
+        return (audio.expected_loss if audio else None) != self._loss_bucket
+
+    def _senders(self) -> list[RTCRtpSender]:
+        return [s for s in self.pc.getSenders() if s.kind in ("audio", "video")]
+
+    def _reporting_sender(self) -> RTCRtpSender | None:
+        """Video reports carry the most packets; audio's when video is off or only stills."""
+        by_kind = {s.kind: s for s in self._senders()}
+        rung = self.rung
+        if "video" in by_kind and rung.has_video and not rung.stills:
+            return by_kind["video"]
+        return by_kind.get("audio") or by_kind.get("video")
+
+    async def _sent_bps(self, now_ms: float) -> float:
+        """What went out lately, on the wire, vitals and RTCP included (the ladder's budget)."""
+        octets = packets = 0
+        for sender in self._senders():
+            for stats in (await sender.getStats()).values():
+                if stats.type == "outbound-rtp":
+                    octets += stats.bytesSent
+                    packets += stats.packetsSent
+        self._sent.append((now_ms, octets, packets))
+        while len(self._sent) > 2 and self._sent[1][0] <= now_ms - 1500:
+            self._sent.popleft()
+        then, octets0, packets0 = self._sent[0]
+        if now_ms - then < 200:
+            return self.rung.wire_bps()
+        media = ((octets - octets0) + (packets - packets0) * RTP_OVERHEAD_BYTES) * 8 * 1000 / (now_ms - then)
+        return media + VITALS_BPS + RTCP_BPS
+
+    def _now_ms(self) -> float:
+        return self._clock() * 1000
+
+
+def follow(track: Any) -> RungObserver:
+    """An observer that scales a capture track with ``size`` and ``fps`` attributes (such as
+    ``media.pattern.TestPatternTrack``) to each rung; rungs without video leave it alone (the
+    sender drops its frames)."""
+
+    def observe(rung: Rung) -> None:
+        if rung.has_video:
+            track.size = (rung.width, rung.height)
+            track.fps = rung.fps
+
+    return observe

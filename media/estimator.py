@@ -1,0 +1,240 @@
+"""Send-side bandwidth estimation from RTCP feedback, built for long round trips.
+
+The estimator is pure: every input carries ``now_ms`` and nothing here reads a clock or starts a
+task (the adaptive controller owns the clock). It combines three signals:
+
+* loss (GCC-like): above 10 % the target falls towards the delivered rate, below 2 % it may rise;
+  one lossy report alone only pauses the increase, so a short burst (a satellite handover) does
+  not move the target; loss that persists (consecutive reports and the smoothed figure above
+  10 %) is congestion;
+* delay: the round-trip samples from SR/RR (LSR/DLSR) minus the smallest recent sample give the
+  bottleneck queue; a growing queue means we send faster than the link drains. Its slope also
+  measures the link: sending ``S`` while the queue grows by ``g`` seconds per second means the
+  capacity is ``S / (1 + g)`` (fluid model), so one report is enough to step straight down to it;
+* REMB, when the receiver sends it, as an upper bound held for a few seconds (a single low REMB
+  on a long-RTT link is noise; a sustained one is not).
+
+Increases are multiplicative but scaled down by the round trip (a 1.5 s link probes ~7x slower
+than a 200 ms one), slowed near the capacity last measured, and allowed above it only as time
+passes, with a backoff that doubles whenever a probe hits the same wall again: that is what keeps
+the target (and the ladder above it) from oscillating around the capacity.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+from dataclasses import dataclass
+
+
+class Trend(enum.Enum):
+    """What the last update did to the target."""
+
+    INCREASE = "increase"
+    HOLD = "hold"
+    DECREASE = "decrease"
+
+
+@dataclass(frozen=True)
+class ReceiverReport:
+    """One RTCP report block about a stream we send, as the estimator needs it.
+
+    ``fraction_lost`` is 0..1 over the report's interval. ``rtt_ms`` is the round trip measured
+    from the echoed sender report (LSR/DLSR), or None when the block echoes none we know;
+    ``probe_ms`` is when that sender report left us, on the same clock as ``now_ms``.
+    """
+
+    fraction_lost: float
+    rtt_ms: float | None = None
+    probe_ms: float | None = None
+
+
+@dataclass(frozen=True)
+class EstimatorConfig:
+    start_bps: int = 300_000
+    min_bps: int = 12_000
+    max_bps: int = 3_000_000
+    loss_high: float = 0.10
+    loss_low: float = 0.02
+    #: relative increase per second at or below ``reference_rtt_ms``
+    increase_per_s: float = 0.15
+    reference_rtt_ms: float = 200.0
+    #: queueing delay (RTT above the base) that counts as congestion: this plus a share of base
+    queue_threshold_ms: float = 120.0
+    queue_threshold_share: float = 0.1
+    #: after a decrease, the target settles this far below the measured capacity
+    backoff: float = 0.9
+    #: how long the smallest RTT sample is remembered as the base (path changes need forgetting)
+    base_rtt_window_ms: float = 120_000.0
+    #: a REMB bounds the target for this long (plus two round trips)
+    remb_hold_ms: float = 3_000.0
+    #: after congestion at capacity C the target may return to 0.97 C, plus C per this many
+    #: seconds (doubled after each probe that hit the same wall, up to 8 times)
+    probe_patience_s: float = 120.0
+
+
+class BandwidthEstimator:
+    """Target send rate (bits/s, all media on the path) from receiver feedback."""
+
+    def __init__(self, config: EstimatorConfig | None = None) -> None:
+        self.config = config or EstimatorConfig()
+        self._target = float(self.config.start_bps)
+        self._trend = Trend.HOLD
+        self._rtt_samples: deque[tuple[float, float]] = deque()  # (probe_ms, rtt_ms)
+        self._last_rtt: tuple[float, float] | None = None
+        self._srtt: float | None = None
+        self._loss = 0.0
+        self._lossy_reports = 0
+        self._last_update_ms: float | None = None
+        self._last_decrease_ms: float | None = None
+        self._capacity: tuple[float, float] | None = None  # (bps, when) measured at congestion
+        self._probe_backoff = 1.0
+        self._rembs: deque[tuple[float, float]] = deque()  # (now_ms, bps)
+        self._sent: deque[tuple[float, float]] = deque()  # (now_ms, sent_bps) as reported
+
+    @property
+    def target_bps(self) -> int:
+        return int(self._target)
+
+    @property
+    def trend(self) -> Trend:
+        return self._trend
+
+    @property
+    def rtt_ms(self) -> float | None:
+        """Smoothed round trip, None before the first sample."""
+        return self._srtt
+
+    @property
+    def loss(self) -> float:
+        """Smoothed fraction lost, 0..1."""
+        return self._loss
+
+    @property
+    def queue_ms(self) -> float:
+        """Latest estimate of the bottleneck queueing delay."""
+        if self._last_rtt is None:
+            return 0.0
+        return self._last_rtt[1] - self._base_rtt()
+
+    def on_remb(self, bitrate_bps: int, now_ms: float) -> None:
+        """A receiver's estimated maximum bitrate (REMB)."""
+        self._rembs.append((now_ms, float(bitrate_bps)))
+        self._cap_by_remb(now_ms)
+
+    def on_report(self, report: ReceiverReport, sent_bps: float, now_ms: float) -> int:
+        """Feed one receiver report; ``sent_bps`` is what we sent lately (wire rate, all media).
+
+        Returns the new target in bits/s.
+        """
+        cfg = self.config
+        dt_s = 1.0 if self._last_update_ms is None else min(2.0, max(0.0, now_ms - self._last_update_ms) / 1000)
+        self._last_update_ms = now_ms
+        loss = min(1.0, max(0.0, report.fraction_lost))
+        self._loss = 0.7 * self._loss + 0.3 * loss
+        growth = self._add_rtt(report)
+        rtt = self._srtt if self._srtt is not None else cfg.reference_rtt_ms
+
+        threshold = cfg.queue_threshold_ms + cfg.queue_threshold_share * self._base_rtt()
+        queue = self.queue_ms
+        # A queue that grows, or stands high without draining, means we send faster than the link.
+        standing = queue > 2 * threshold and growth > -0.02
+        lossy = loss > cfg.loss_high
+        self._lossy_reports = self._lossy_reports + 1 if lossy else 0
+        # On a thin link one lost packet in a report of eight is 12 %: loss is congestion only when
+        # it persists, in consecutive reports and in the smoothed figure.
+        loss_congested = self._lossy_reports >= 2 and self._loss > cfg.loss_high
+        # A decision needs a round trip and a report interval to show in the feedback: after a
+        # decrease, a report counts only if its probe left at least a second later (the queue
+        # needs that long to start draining), or, with no probe, a round trip and a second later.
+        last = self._last_decrease_ms
+        if last is None:
+            settled = True
+        elif report.probe_ms is not None:
+            settled = report.probe_ms > last + 1000
+        else:
+            settled = now_ms - last > rtt + 1000
+        # What was sent either arrived, was dropped, or joined the queue (fluid model); the rate
+        # that matters is the one we sent when the report's probe left.
+        sent_then = self._sent_at(report.probe_ms, sent_bps, now_ms)
+        capacity = sent_then * (1 - loss) / (1 + max(0.0, growth))
+        growing = queue > threshold and growth > 0.05
+        # Unsettled reports may still push further down when the queue keeps growing and they
+        # show far less than the target: the capacity fell again (or much further than measured).
+        if (settled and (growing or standing or loss_congested)) or (
+            growing and capacity * cfg.backoff < 0.8 * self._target
+        ):
+            drain = 0.92 if queue > 2 * threshold else 1.0
+            self._target = min(self._target, capacity * cfg.backoff * drain)
+            self._remember_congestion(capacity, now_ms)
+            self._last_decrease_ms = now_ms
+            self._trend = Trend.DECREASE
+        elif loss < cfg.loss_low and settled and queue < threshold / 2:
+            rate = cfg.increase_per_s * min(1.0, cfg.reference_rtt_ms / max(rtt, 1.0))
+            # Never run far ahead of what is actually sent: an app-limited sender learns nothing
+            # about the link above its own rate.
+            ceiling = 2.5 * sent_bps + 64_000
+            if self._capacity is not None:
+                capacity, seen_ms = self._capacity
+                if sent_bps > 1.1 * capacity:
+                    # we sent above it without congestion: the link carries at least that much
+                    self._capacity = (sent_bps, seen_ms)
+                else:
+                    if self._target > 0.9 * capacity:
+                        rate *= 0.25
+                    # Going back above a rate that congested the link is a probe: allowed a
+                    # little more as time passes, more slowly after each probe that failed.
+                    age_s = (now_ms - seen_ms) / 1000
+                    ceiling = min(ceiling, capacity * (0.97 + age_s / (cfg.probe_patience_s * self._probe_backoff)))
+            if self._target < ceiling:
+                self._target = min(ceiling, self._target * (1 + rate * dt_s))
+                self._trend = Trend.INCREASE
+            else:
+                self._trend = Trend.HOLD
+        else:
+            self._trend = Trend.HOLD
+        self._cap_by_remb(now_ms)
+        self._target = min(float(cfg.max_bps), max(float(cfg.min_bps), self._target))
+        return self.target_bps
+
+    def _sent_at(self, probe_ms: float | None, sent_bps: float, now_ms: float) -> float:
+        self._sent.append((now_ms, sent_bps))
+        while len(self._sent) > 2 and self._sent[1][0] < now_ms - 30_000:
+            self._sent.popleft()
+        if probe_ms is None:
+            return sent_bps
+        # the rate reported just after the probe left is the one the probe travelled with
+        return next((bps for t, bps in self._sent if t >= probe_ms), sent_bps)
+
+    def _remember_congestion(self, capacity: float, now_ms: float) -> None:
+        if self._capacity is not None and 0.8 < capacity / max(self._capacity[0], 1.0) < 1.25:
+            self._probe_backoff = min(8.0, self._probe_backoff * 2)  # the same wall again
+        else:
+            self._probe_backoff = 1.0
+        self._capacity = (capacity, now_ms)
+
+    def _add_rtt(self, report: ReceiverReport) -> float:
+        """Record an RTT sample; return the queue growth in seconds per second (0 if unknown)."""
+        if report.rtt_ms is None or report.probe_ms is None:
+            return 0.0
+        rtt, probe = report.rtt_ms, report.probe_ms
+        self._srtt = rtt if self._srtt is None else 0.8 * self._srtt + 0.2 * rtt
+        self._rtt_samples.append((probe, rtt))
+        while self._rtt_samples and self._rtt_samples[0][0] < probe - self.config.base_rtt_window_ms:
+            self._rtt_samples.popleft()
+        growth = 0.0
+        if self._last_rtt is not None and probe - self._last_rtt[0] > 100:
+            growth = (rtt - self._last_rtt[1]) / (probe - self._last_rtt[0])
+        if self._last_rtt is None or probe > self._last_rtt[0]:
+            self._last_rtt = (probe, rtt)
+        return growth
+
+    def _base_rtt(self) -> float:
+        return min((rtt for _, rtt in self._rtt_samples), default=0.0)
+
+    def _cap_by_remb(self, now_ms: float) -> None:
+        hold = self.config.remb_hold_ms + 2 * (self._srtt or 0.0)
+        while self._rembs and self._rembs[0][0] < now_ms - hold:
+            self._rembs.popleft()
+        if self._rembs:
+            self._target = min(self._target, max(bps for _, bps in self._rembs))

@@ -1,0 +1,184 @@
+"""The degradation ladder: a target bitrate picks a rung (resolution, frame rate, video and audio
+bitrates, audio packet time); hysteresis keeps it from flapping.
+
+Every rung's cost is counted on the wire: Opus payload plus IP/UDP/RTP/SRTP headers per packet at
+its packet time (16 kbit/s in 60 ms packets is ~23 kbit/s), the VP8 payload plus headers per
+packet, the vitals data channel with its SCTP acknowledgements, RTCP, and a reserve for
+retransmissions. A rung fits a target when its wire cost plus a retransmission reserve on the video is below it.
+
+Going down is immediate (a congested link only gets worse while we wait); going up needs the
+target to clear the upper rung with headroom for a sustained time, longer on long round trips,
+and a settling time after every switch. A session starts at ``qvga10`` (~100 kbit/s): cheap
+enough to step down from quickly on a thin link, high enough to climb to VGA in seconds on a LAN.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from devices.errors import LocalError
+
+#: IPv4 20 + UDP 8 + RTP 12 + SRTP tag 10 + header extensions (mid, audio level / abs-send-time)
+RTP_OVERHEAD_BYTES = 58
+#: VP8 payload packets are split at this size (aiortc's PACKET_MAX)
+VIDEO_PACKET_BYTES = 1300
+#: vitals at 5 Hz as small JSON over SCTP/DTLS, with the SCTP acknowledgements coming back
+VITALS_BPS = 7_000
+#: RTCP sender/receiver reports, NACKs and REMB, both ways
+RTCP_BPS = 2_000
+#: share on top of the video kept free for its retransmissions (audio is never retransmitted)
+RESERVE = 0.08
+
+
+@dataclass(frozen=True)
+class Rung:
+    """One step of the ladder.
+
+    ``fps`` 0 means no video; below 1 it is a still picture every ``1/fps`` seconds (each still
+    a keyframe, so a lost one costs nothing later). ``audio_bps`` 0 means no audio.
+    """
+
+    name: str
+    width: int
+    height: int
+    fps: float
+    video_bps: int
+    audio_bps: int
+    ptime_ms: int
+
+    @property
+    def has_video(self) -> bool:
+        return self.fps > 0 and self.video_bps > 0
+
+    @property
+    def stills(self) -> bool:
+        """True when video is a still every few seconds rather than motion."""
+        return self.has_video and self.fps < 1
+
+    @property
+    def has_audio(self) -> bool:
+        return self.audio_bps > 0
+
+    def audio_wire_bps(self) -> float:
+        if not self.has_audio:
+            return 0.0
+        return self.audio_bps + RTP_OVERHEAD_BYTES * 8 * 1000 / self.ptime_ms
+
+    def video_wire_bps(self) -> float:
+        if not self.has_video:
+            return 0.0
+        frame_bytes = self.video_bps / 8 / self.fps
+        packets_per_frame = max(1, math.ceil(frame_bytes / VIDEO_PACKET_BYTES))
+        return self.video_bps + self.fps * packets_per_frame * (RTP_OVERHEAD_BYTES + 4) * 8
+
+    def wire_bps(self) -> float:
+        """Everything this rung puts on the link, vitals and RTCP included."""
+        return self.audio_wire_bps() + self.video_wire_bps() + VITALS_BPS + RTCP_BPS
+
+    def required_bps(self) -> float:
+        """The smallest target at which this rung fits, the retransmission reserve included."""
+        return self.wire_bps() + RESERVE * self.video_wire_bps()
+
+
+#: Best first. Designed against media/links.toml: vsat-geo (1000 up) holds vga25, bgan-256 vga10
+#: with 16 kbit/s audio, bgan-64 qvga5 with 8 kbit/s audio, bgan-field (24 up) stills.
+RUNGS: tuple[Rung, ...] = (
+    Rung("hd30", 1280, 720, 30, 1_800_000, 32_000, 20),
+    Rung("vga30", 640, 480, 30, 900_000, 32_000, 20),
+    Rung("vga25", 640, 480, 25, 560_000, 24_000, 20),
+    Rung("vga15", 640, 480, 15, 300_000, 24_000, 20),
+    Rung("vga10", 640, 480, 10, 140_000, 16_000, 60),
+    Rung("qvga10", 320, 240, 10, 64_000, 12_000, 60),
+    Rung("qvga8", 320, 240, 8, 36_000, 10_000, 60),
+    Rung("qvga5", 320, 240, 5, 18_000, 8_000, 60),
+    Rung("stills", 320, 240, 0.1, 2_000, 6_000, 120),
+    Rung("vitals", 0, 0, 0, 0, 0, 120),
+)
+
+
+@dataclass(frozen=True)
+class LadderConfig:
+    #: an up-switch needs the target above the upper rung's requirement by this factor...
+    up_headroom: float = 1.12
+    #: ...continuously for this long, or this many round trips, whichever is longer
+    up_hold_ms: float = 3_000.0
+    up_hold_rtts: float = 4.0
+    #: after any switch no up-switch for this long, or 1 s plus this many round trips (the new
+    #: rung's cost needs a round trip and a report interval to show in the feedback)
+    settle_ms: float = 3_000.0
+    settle_rtts: float = 3.0
+    #: a rung is kept while the target stays above this share of its requirement: the estimator
+    #: backs off a little below the capacity it measured, which must not cost a rung
+    down_margin: float = 0.92
+
+
+class Ladder:
+    """Picks the rung for a target bitrate, with hysteresis. Pure: time is an argument."""
+
+    def __init__(
+        self,
+        rungs: tuple[Rung, ...] = RUNGS,
+        *,
+        top: str = "vga30",
+        start: str | None = None,
+        config: LadderConfig | None = None,
+    ) -> None:
+        names = [r.name for r in rungs]
+        if top not in names or (start is not None and start not in names):
+            raise LocalError(f"unknown rung {top!r}/{start!r}; known: {names}", code="unknown_rung")
+        self.rungs = rungs[names.index(top):]
+        self.config = config or LadderConfig()
+        self._index = self.rungs.index(self.by_name(start or "qvga10"))
+        self._headroom_since_ms: float | None = None
+        self._switched_ms: float | None = None
+
+    def by_name(self, name: str) -> Rung:
+        for rung in self.rungs:
+            if rung.name == name:
+                return rung
+        raise LocalError(f"unknown rung {name!r}", code="unknown_rung")
+
+    @property
+    def rung(self) -> Rung:
+        return self.rungs[self._index]
+
+    def best_fit(self, target_bps: float) -> Rung:
+        """The best rung that fits ``target_bps`` with no hysteresis (the last rung always fits)."""
+        return self.rungs[self._fit_index(target_bps)]
+
+    def update(self, target_bps: float, now_ms: float, rtt_ms: float | None = None) -> Rung:
+        """Feed the current target; returns the rung to use now."""
+        cfg = self.config
+        rtt = rtt_ms or 0.0
+        if target_bps < self.rung.required_bps() * cfg.down_margin:
+            # down: at once, straight to the rung that fits
+            self._switch(max(self._index + 1, self._fit_index(target_bps / cfg.down_margin)), now_ms)
+            return self.rung
+        fit = self._fit_index(target_bps / cfg.up_headroom)
+        settle = max(cfg.settle_ms, 1000 + cfg.settle_rtts * rtt)
+        settling = self._switched_ms is not None and now_ms - self._switched_ms < settle
+        if fit >= self._index or settling:
+            self._headroom_since_ms = None
+            return self.rung
+        if self._headroom_since_ms is None:
+            self._headroom_since_ms = now_ms
+        if now_ms - self._headroom_since_ms >= max(cfg.up_hold_ms, cfg.up_hold_rtts * rtt):
+            self._switch(fit, now_ms)  # up: to the best rung the sustained headroom allows
+        return self.rung
+
+    def force(self, name: str, now_ms: float) -> Rung:
+        """An operator's override (e.g. the specialist asks for stills); hysteresis restarts."""
+        self._switch(self.rungs.index(self.by_name(name)), now_ms)
+        return self.rung
+
+    def _fit_index(self, target_bps: float) -> int:
+        for index, rung in enumerate(self.rungs):
+            if rung.required_bps() <= target_bps:
+                return index
+        return len(self.rungs) - 1
+
+    def _switch(self, index: int, now_ms: float) -> None:
+        self._index = index
+        self._switched_ms = now_ms
+        self._headroom_since_ms = None

@@ -1,0 +1,333 @@
+"""The one place where Farlink changes aiortc and aioice behaviour. Nothing happens at import:
+call ``apply()`` (idempotent; ``restore()`` undoes it, for tests).
+
+What it changes, and where:
+
+* ``aiortc.rtcrtpsender.get_encoder``: VP8 and Opus come from ``media.encoders`` (VP8 from
+  2 kbit/s instead of 250, rate changed only by the controller, never by REMB; Opus mono at
+  6-32 kbit/s, chosen packet time, in-band FEC). ``RTCRtpSender._next_encoded_frame`` hands each
+  encoder its sender's current settings (``state(sender).video`` / ``.audio``).
+* ``RTCRtpSender._handle_rtcp_packet``: receiver reports, with a round trip measured against
+  every sender report we sent (aiortc only matches the latest one, which never matches once the
+  RTT exceeds the ~1 s report interval), and REMB are queued for the controller
+  (``state(sender).take_feedback()``); NACKs are answered within ``RetransmitPolicy`` (a bits/s
+  budget, nothing that would arrive too late, nothing twice within a round trip).
+* ``RTCRtpReceiver`` (video): the jitter buffer becomes ``media.jitter.DeadlineJitterBuffer``
+  and NACKs are paced by ``media.retransmit.NackScheduler``.
+* ``aioice.ice.Connection.query_consent``: answers count for up to ~7 s (retransmitted
+  requests), and consent expires only after ``consent_timeout_s`` with no answer at all, so a
+  2 s round trip or a 90 s outage does not close the session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aioice import ice, stun
+from aiortc import rtcrtpreceiver, rtcrtpsender
+from aiortc.codecs import is_rtx
+from aiortc.codecs.base import Encoder
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtcrtpreceiver import RTCRtpReceiver
+from aiortc.rtcrtpsender import RTCRtpSender
+from aiortc.rtp import (
+    RTCP_PSFB_APP,
+    RTCP_RTPFB_NACK,
+    RTP_HISTORY_SIZE,
+    AnyRtcpPacket,
+    RtcpPsfbPacket,
+    RtcpRrPacket,
+    RtcpRtpfbPacket,
+    RtcpSrPacket,
+    RtpPacket,
+    unpack_remb_fci,
+)
+
+from media.encoders import AudioSettings, TunedOpusEncoder, TunedVp8Encoder, VideoSettings
+from media.estimator import ReceiverReport
+from media.jitter import DeadlineJitterBuffer
+from media.retransmit import NackScheduler, RetransmitPolicy
+
+logger = logging.getLogger(__name__)
+
+#: IPv4 + UDP + SRTP tag, added to an RTP packet's size when charging the retransmission budget
+_WIRE_OVERHEAD_BYTES = 38
+
+
+@dataclass(frozen=True)
+class TuningConfig:
+    consent_interval_s: float = 5.0
+    #: retransmissions of each consent request (RTO 0.5 s doubling: 3 -> answers count for 7.5 s)
+    consent_retransmissions: int = 3
+    #: consent expires only after this long without any answer (outages of 90 s must survive)
+    consent_timeout_s: float = 120.0
+    #: None keeps aiortc's jitter buffer
+    jitter_deadline_ms: float | None = 800.0
+    nack_retry_ms: float = 1_000.0
+    nack_max_requests: int = 3
+    #: retransmission budget until a controller sets one
+    rtx_rate_bps: float = 64_000.0
+    #: how long beyond a round trip a receiver still waits for a retransmission
+    rtx_deadline_ms: float = 1_000.0
+
+
+@dataclass
+class Feedback:
+    """What a sender heard since the controller last asked; times on ``time.monotonic()`` ms."""
+
+    reports: list[tuple[float, ReceiverReport]] = field(default_factory=list)  # (arrival, report)
+    rembs: list[tuple[float, int]] = field(default_factory=list)  # (arrival, bps)
+    nacked: int = 0
+
+
+class SenderState:
+    """Farlink's per-sender settings and feedback, attached to an ``RTCRtpSender``."""
+
+    def __init__(self, config: TuningConfig) -> None:
+        self.video = VideoSettings()
+        self.audio = AudioSettings()
+        self.retransmit = RetransmitPolicy(config.rtx_rate_bps, config.rtx_deadline_ms)
+        self.feedback = Feedback()
+        self.rtt_ms: float | None = None
+        self._sr_sent: dict[int, float] = {}  # LSR (middle 32 bits of the NTP time) -> monotonic s
+
+    def take_feedback(self) -> Feedback:
+        feedback, self.feedback = self.feedback, Feedback()
+        return feedback
+
+    def note_sender_report(self, packet: RtcpSrPacket, now_s: float) -> None:
+        self._sr_sent[(packet.sender_info.ntp_timestamp >> 16) & 0xFFFFFFFF] = now_s
+        if len(self._sr_sent) > 64:
+            del self._sr_sent[next(iter(self._sr_sent))]
+
+    def report(self, lsr: int, dlsr: int, fraction_lost: int, now_s: float) -> ReceiverReport:
+        sent = self._sr_sent.get(lsr) if lsr else None
+        if sent is None:
+            return ReceiverReport(fraction_lost / 256)
+        rtt_ms = max(0.0, (now_s - sent - dlsr / 65536) * 1000)
+        self.rtt_ms = rtt_ms
+        self.retransmit.rtt_ms = rtt_ms
+        return ReceiverReport(fraction_lost / 256, rtt_ms, sent * 1000)
+
+
+_STATE_ATTR = "_farlink_state"
+_config = TuningConfig()
+_originals: dict[str, Any] = {}
+
+
+def state(sender: RTCRtpSender) -> SenderState:
+    """The sender's Farlink state (created on first use)."""
+    existing = sender.__dict__.get(_STATE_ATTR)
+    if isinstance(existing, SenderState):
+        return existing
+    created = SenderState(_config)
+    sender.__dict__[_STATE_ATTR] = created
+    return created
+
+
+def applied() -> bool:
+    return bool(_originals)
+
+
+def apply(config: TuningConfig | None = None) -> None:
+    """Install the changes (again: only the configuration is replaced)."""
+    global _config
+    _config = config or TuningConfig()
+    if _originals:
+        return
+    _originals.update(
+        get_encoder=rtcrtpsender.get_encoder,
+        next_encoded_frame=RTCRtpSender._next_encoded_frame,
+        sender_rtcp=RTCRtpSender._handle_rtcp_packet,
+        sender_send_rtcp=RTCRtpSender._send_rtcp,
+        receiver_init=RTCRtpReceiver.__init__,
+        receiver_rtp=RTCRtpReceiver._handle_rtp_packet,
+        query_consent=ice.Connection.query_consent,
+    )
+    rtcrtpsender.get_encoder = _get_encoder  # type: ignore[assignment]
+    RTCRtpSender._next_encoded_frame = _next_encoded_frame  # type: ignore[method-assign]
+    RTCRtpSender._handle_rtcp_packet = _sender_handle_rtcp  # type: ignore[method-assign]
+    RTCRtpSender._send_rtcp = _sender_send_rtcp  # type: ignore[method-assign]
+    RTCRtpReceiver.__init__ = _receiver_init  # type: ignore[method-assign]
+    RTCRtpReceiver._handle_rtp_packet = _receiver_handle_rtp  # type: ignore[method-assign]
+    ice.Connection.query_consent = _query_consent  # type: ignore[method-assign]
+
+
+def restore() -> None:
+    """Put aiortc and aioice back as they were."""
+    if not _originals:
+        return
+    rtcrtpsender.get_encoder = _originals["get_encoder"]
+    RTCRtpSender._next_encoded_frame = _originals["next_encoded_frame"]  # type: ignore[method-assign]
+    RTCRtpSender._handle_rtcp_packet = _originals["sender_rtcp"]  # type: ignore[method-assign]
+    RTCRtpSender._send_rtcp = _originals["sender_send_rtcp"]  # type: ignore[method-assign]
+    RTCRtpReceiver.__init__ = _originals["receiver_init"]  # type: ignore[method-assign]
+    RTCRtpReceiver._handle_rtp_packet = _originals["receiver_rtp"]  # type: ignore[method-assign]
+    ice.Connection.query_consent = _originals["query_consent"]  # type: ignore[method-assign]
+    _originals.clear()
+
+
+def encoder_of(sender: RTCRtpSender) -> Encoder | None:
+    """The sender's live encoder, None before its first frame."""
+    encoder = getattr(sender, "_RTCRtpSender__encoder", None)
+    return encoder if isinstance(encoder, Encoder) else None
+
+
+# --- sender -------------------------------------------------------------------------------
+
+
+def _get_encoder(codec: RTCRtpCodecParameters) -> Encoder:
+    mime = codec.mimeType.lower()
+    if mime == "video/vp8":
+        return TunedVp8Encoder()
+    if mime == "audio/opus":
+        return TunedOpusEncoder()
+    encoder: Encoder = _originals["get_encoder"](codec)
+    return encoder
+
+
+async def _next_encoded_frame(self: RTCRtpSender, codec: RTCRtpCodecParameters) -> Any:
+    encoder = encoder_of(self)
+    if encoder is None:
+        encoder = _get_encoder(codec)
+        self._RTCRtpSender__encoder = encoder  # type: ignore[attr-defined]
+    settings = state(self)
+    if isinstance(encoder, TunedVp8Encoder):
+        encoder.settings = settings.video
+    elif isinstance(encoder, TunedOpusEncoder):
+        encoder.settings = settings.audio
+    return await _originals["next_encoded_frame"](self, codec)
+
+
+async def _sender_send_rtcp(self: RTCRtpSender, packets: list[AnyRtcpPacket]) -> None:
+    for packet in packets:
+        if isinstance(packet, RtcpSrPacket):
+            state(self).note_sender_report(packet, time.monotonic())
+    await _originals["sender_send_rtcp"](self, packets)
+
+
+async def _sender_handle_rtcp(self: RTCRtpSender, packet: AnyRtcpPacket) -> None:
+    tuned = state(self)
+    now_s = time.monotonic()
+    if isinstance(packet, (RtcpRrPacket, RtcpSrPacket)):
+        for block in packet.reports:
+            if block.ssrc == self._ssrc:
+                report = tuned.report(block.lsr, block.dlsr, block.fraction_lost, now_s)
+                tuned.feedback.reports.append((now_s * 1000, report))
+    elif isinstance(packet, RtcpRtpfbPacket) and packet.fmt == RTCP_RTPFB_NACK:
+        tuned.feedback.nacked += len(packet.lost)
+        await _retransmit_within_budget(self, tuned, packet.lost, now_s * 1000)
+        return
+    elif isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
+        try:
+            bitrate, ssrcs = unpack_remb_fci(packet.fci)
+        except ValueError:
+            return
+        if self._ssrc in ssrcs:
+            tuned.feedback.rembs.append((now_s * 1000, bitrate))
+        return  # REMB informs the estimator; it never drives the encoder directly
+    await _originals["sender_rtcp"](self, packet)
+
+
+async def _retransmit_within_budget(sender: RTCRtpSender, tuned: SenderState, lost: list[int], now_ms: float) -> None:
+    history: dict[int, RtpPacket] = getattr(sender, "_RTCRtpSender__rtp_history")
+    newest_ts: int = getattr(sender, "_RTCRtpSender__rtp_timestamp")
+    clock_rate = 90 if sender.kind == "video" else 48  # RTP ticks per millisecond
+    for seq in lost:
+        packet = history.get(seq % RTP_HISTORY_SIZE)
+        if packet is None or packet.sequence_number != seq:
+            continue
+        age_ms = ((newest_ts - packet.timestamp) & 0xFFFFFFFF) / clock_rate
+        size = len(packet.payload) + 12 + _WIRE_OVERHEAD_BYTES
+        if tuned.retransmit.allow(seq, age_ms, size, now_ms):
+            await sender._retransmit(seq)
+
+
+# --- receiver -----------------------------------------------------------------------------
+
+
+class PacedNackGenerator:
+    """aiortc's ``NackGenerator`` contract (``add`` says whether to send, ``missing`` what)
+    over a ``NackScheduler``: each loss is asked for once, then again only after a while."""
+
+    def __init__(self, scheduler: NackScheduler, clock: Callable[[], float] = time.monotonic) -> None:
+        self.scheduler = scheduler
+        self._clock = clock
+        self._due: list[int] = []
+
+    @property
+    def missing(self) -> list[int]:
+        return self._due
+
+    def add(self, packet: RtpPacket) -> bool:
+        now_ms = self._clock() * 1000
+        self.scheduler.on_packet(packet.sequence_number, now_ms)
+        self._due = self.scheduler.due(now_ms)
+        return bool(self._due)
+
+
+def _receiver_init(self: RTCRtpReceiver, kind: str, transport: Any) -> None:
+    _originals["receiver_init"](self, kind, transport)
+    if kind != "video":
+        return
+    if _config.jitter_deadline_ms is not None:
+        self._RTCRtpReceiver__jitter_buffer = DeadlineJitterBuffer(_config.jitter_deadline_ms)  # type: ignore[attr-defined]
+    self._RTCRtpReceiver__nack_generator = PacedNackGenerator(  # type: ignore[attr-defined]
+        NackScheduler(_config.nack_retry_ms, _config.nack_max_requests)
+    )
+
+
+async def _receiver_handle_rtp(self: RTCRtpReceiver, packet: RtpPacket, arrival_time_ms: int) -> None:
+    await _originals["receiver_rtp"](self, packet, arrival_time_ms)
+    # DeadlineJitterBuffer may complete several frames at once (a retransmission filling a
+    # hole); aiortc takes one per packet, so the rest go to the decoder here.
+    buffer = getattr(self, "_RTCRtpReceiver__jitter_buffer")
+    if not isinstance(buffer, DeadlineJitterBuffer) or not buffer.ready:
+        return
+    codecs: dict[int, RTCRtpCodecParameters] = getattr(self, "_RTCRtpReceiver__codecs")
+    codec = codecs.get(packet.payload_type)
+    if codec is not None and is_rtx(codec):
+        codec = codecs.get(int(codec.parameters.get("apt", -1)))
+    if codec is None or getattr(self, "_RTCRtpReceiver__decoder_thread") is None:
+        return
+    mapper = getattr(self, "_RTCRtpReceiver__timestamp_mapper")
+    queue = getattr(self, "_RTCRtpReceiver__decoder_queue")
+    while buffer.ready:
+        frame = buffer.ready.pop(0)
+        frame.timestamp = mapper.map(frame.timestamp)
+        queue.put((codec, frame))
+
+
+# --- ICE consent --------------------------------------------------------------------------
+
+
+async def _query_consent(self: ice.Connection) -> None:
+    """RFC 7675 consent freshness, tolerant of long round trips and long outages."""
+    assert self.remote_password is not None
+    loop = asyncio.get_running_loop()
+    last_answer = loop.time()
+    while True:
+        await asyncio.sleep(_config.consent_interval_s * (0.8 + 0.4 * random.random()))
+        for pair in list(self._nominated.values()):
+            request = self.build_request(pair, nominate=False)
+            try:
+                await pair.protocol.request(
+                    request,
+                    pair.remote_addr,
+                    integrity_key=self.remote_password.encode("utf8"),
+                    retransmissions=_config.consent_retransmissions,
+                )
+                last_answer = loop.time()
+            except stun.TransactionError:
+                pass
+        if loop.time() - last_answer > _config.consent_timeout_s:
+            logger.info("ICE consent expired after %.0f s without an answer", loop.time() - last_answer)
+            self._query_consent_task = None
+            await self.close()
+            return

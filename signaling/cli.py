@@ -1,0 +1,77 @@
+"""``farlink serve`` and ``farlink admin``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from aiohttp import web
+
+from signaling.accounts import Accounts, Role
+from signaling.app import create_app
+from signaling.config import IceServer, ServerConfig
+from signaling.store import Store
+
+
+def add_server_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--data-dir", type=Path, default=Path("data"), help="where SQLite and stills live")
+    parser.add_argument("--database-url", help="SQLAlchemy URL, e.g. postgresql+asyncpg://host/db (default: SQLite)")
+    parser.add_argument("--ice-server", action="append", default=[], metavar="URL",
+                        help="STUN/TURN URL handed to peers (repeatable); none by default")
+
+
+def server_config(args: argparse.Namespace) -> ServerConfig:
+    return ServerConfig(
+        data_dir=args.data_dir,
+        database_url=args.database_url,
+        ice_servers=[IceServer(urls=[url]) for url in args.ice_server],
+    )
+
+
+def serve_main(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(prog="farlink serve", description="Run the signaling server.")
+    add_server_options(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    web.run_app(create_app(server_config(args)), host=args.host, port=args.port)
+    return 0
+
+
+def admin_main(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(prog="farlink admin", description="Manage accounts and station tokens.")
+    parser.add_argument("--data-dir", type=Path, default=Path("data"))
+    parser.add_argument("--database-url")
+    sub = parser.add_subparsers(dest="action", required=True)
+    user = sub.add_parser("create-user", help="create or update a user")
+    user.add_argument("name")
+    user.add_argument("--role", choices=[r.value for r in Role if r is not Role.STATION], default="specialist")
+    user.add_argument("--password", help="prompted for when omitted")
+    token = sub.add_parser("create-station-token", help="issue an API token for a station")
+    token.add_argument("station_id")
+    token.add_argument("--label", default="")
+    args = parser.parse_args(argv)
+    config = ServerConfig(data_dir=args.data_dir, database_url=args.database_url)
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+
+    async def run() -> None:
+        store = Store(config.db_url)
+        await store.open()
+        accounts = Accounts(store)
+        try:
+            if args.action == "create-user":
+                password = args.password or getpass.getpass(f"Password for {args.name}: ")
+                await accounts.create_user(args.name, password, Role(args.role))
+                print(f"user {args.name} ({args.role}) saved")
+            else:
+                print(await accounts.create_station_token(args.station_id, args.label))
+        finally:
+            await store.close()
+
+    asyncio.run(run())
+    return 0

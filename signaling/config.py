@@ -1,0 +1,38 @@
+"""Server configuration."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class IceServer:
+    urls: list[str]
+    username: str | None = None
+    credential: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        out: dict[str, object] = {"urls": self.urls}
+        if self.username is not None:
+            out["username"] = self.username
+            out["credential"] = self.credential
+        return out
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Everything the app factory needs. ``database_url`` defaults to SQLite under ``data_dir``."""
+
+    data_dir: Path
+    database_url: str | None = None
+    ice_servers: list[IceServer] = field(default_factory=list)
+    max_message_bytes: int = 64 * 1024
+    messages_per_second: float = 50.0
+    message_burst: int = 200
+    heartbeat_s: float = 15.0
+    secure_cookies: bool = False
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'farlink.db'}"

@@ -1,0 +1,258 @@
+"""Live connections, consult membership and the relay between members of one consult."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from devices.errors import LocalError
+from signaling.accounts import Principal, Role
+from signaling.config import ServerConfig
+from signaling.consults import OPEN_STATES, Consult, ConsultState, Priority
+from signaling.messages import parse
+from signaling.ratelimit import TokenBucket
+from signaling.store import Store
+
+log = logging.getLogger(__name__)
+
+ROOM_WATCHERS = frozenset({Role.SPECIALIST, Role.OBSERVER, Role.ADMIN})
+
+
+@dataclass(eq=False)
+class Member:
+    """One authenticated WebSocket connection."""
+
+    principal: Principal
+    ws: web.WebSocketResponse
+    bucket: TokenBucket
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    consults: set[str] = field(default_factory=set)
+
+    def describe(self) -> dict[str, str]:
+        return {"id": self.id, "name": self.principal.name, "role": self.principal.role.value}
+
+
+class Hub:
+    """Owns the in-memory state of one signaling node."""
+
+    def __init__(self, store: Store, config: ServerConfig) -> None:
+        self._store = store
+        self._config = config
+        self.members: dict[str, Member] = {}
+        self.consults: dict[str, Consult] = {}
+        self.membership: dict[str, set[str]] = {}
+
+    # -- connection lifecycle -------------------------------------------------------------
+
+    def new_member(self, principal: Principal, ws: web.WebSocketResponse) -> Member:
+        c = self._config
+        return Member(principal, ws, TokenBucket(c.messages_per_second, c.message_burst, time.monotonic()))
+
+    async def connect(self, member: Member) -> None:
+        self.members[member.id] = member
+        welcome: dict[str, Any] = {
+            "type": "welcome",
+            "member": member.id,
+            "name": member.principal.name,
+            "role": member.principal.role.value,
+            "ice_servers": [s.to_json() for s in self._config.ice_servers],
+        }
+        if member.principal.role is Role.STATION:
+            open_consults = self._open_for_station(member.principal.name)
+            welcome["consult"] = open_consults[0].summary() if open_consults else None
+        await self._send(member, welcome)
+        if member.principal.role is Role.STATION:
+            await self._resume_station(member)
+        else:
+            await self._send(member, self._room_message())
+
+    async def disconnect(self, member: Member) -> None:
+        self.members.pop(member.id, None)
+        for consult_id in list(member.consults):
+            consult = self.consults.get(consult_id)
+            if consult is None:
+                continue
+            self._remove(member, consult)
+            if member.principal.role is Role.STATION and consult.state in (ConsultState.REQUESTED, ConsultState.WAITING):
+                await self._transition(consult, ConsultState.ABANDONED, member)
+            else:
+                await self._broadcast(consult, {"type": "peer_left", "consult": consult.id, "peer": member.id}, skip=member)
+        await self._room_changed()
+
+    async def handle(self, member: Member, raw: str) -> None:
+        """Process one text frame; errors become an error reply, never an exception."""
+        try:
+            if not member.bucket.take(time.monotonic()):
+                raise LocalError("too many messages", code="rate_limited")
+            message = parse(raw, member.principal.role, self._config.max_message_bytes)
+            await getattr(self, "_on_" + message["type"])(member, message)
+        except LocalError as exc:
+            await self.refuse(member, exc.code, exc.args[0])
+
+    async def refuse(self, member: Member, code: str, message: str) -> None:
+        await self._send(member, {"type": "error", "code": code, "message": message})
+
+    # -- message handlers -----------------------------------------------------------------
+
+    async def _on_ping(self, member: Member, message: dict[str, Any]) -> None:
+        await self._send(member, {"type": "pong", "time": time.time()})
+
+    async def _on_request_consult(self, member: Member, message: dict[str, Any]) -> None:
+        try:
+            priority = Priority(message["priority"])
+        except ValueError:
+            raise LocalError("priority is emergency, urgent or routine", code="bad_field") from None
+        if self._open_for_station(member.principal.name):
+            raise LocalError("this station already has an open consult", code="bad_transition")
+        vitals = message.get("vitals", [])
+        consult = Consult(
+            station_id=member.principal.name,
+            priority=priority,
+            reason=message["reason"][:500],
+            vitals=vitals if isinstance(vitals, list) else [],
+        )
+        self.consults[consult.id] = consult
+        self._add(member, consult)
+        await self._transition(consult, ConsultState.WAITING, member)
+        await self._send(member, {"type": "consult_requested", "consult": consult.summary()})
+        await self._room_changed()
+
+    async def _on_cancel_consult(self, member: Member, message: dict[str, Any]) -> None:
+        consult = self._member_consult(member, message["consult"])
+        await self._transition(consult, ConsultState.ABANDONED, member)
+        await self._close(consult, "cancelled")
+
+    async def _on_join(self, member: Member, message: dict[str, Any]) -> None:
+        consult = self._open_consult(message["consult"])
+        if consult.state is ConsultState.WAITING:
+            await self._transition(consult, ConsultState.CLAIMED, member)
+            consult.lead = member.principal.name
+            await self._transition(consult, ConsultState.LIVE, member)
+        elif consult.state is not ConsultState.LIVE:
+            raise LocalError(f"consult is {consult.state}", code="bad_transition")
+        await self._enter(member, consult)
+
+    async def _on_observe(self, member: Member, message: dict[str, Any]) -> None:
+        consult = self._open_consult(message["consult"])
+        if consult.state is not ConsultState.LIVE:
+            raise LocalError("only a live consult can be observed", code="bad_transition")
+        await self._enter(member, consult)
+
+    async def _on_signal(self, member: Member, message: dict[str, Any]) -> None:
+        consult = self._member_consult(member, message["consult"])
+        target = self.members.get(message["to"])
+        if target is None or target.id not in self.membership.get(consult.id, set()):
+            raise LocalError("the addressee is not a member of this consult", code="not_member")
+        await self._send(target, {
+            "type": "signal", "consult": consult.id, "from": member.id,
+            "from_role": member.principal.role.value, "data": message["data"],
+        })
+
+    async def _on_leave(self, member: Member, message: dict[str, Any]) -> None:
+        consult = self._member_consult(member, message["consult"])
+        self._remove(member, consult)
+        await self._store.add_event(consult.id, member.principal.name, "leave", {})
+        await self._broadcast(consult, {"type": "peer_left", "consult": consult.id, "peer": member.id})
+        if not any(self.members[m].principal.role is Role.SPECIALIST for m in self.membership.get(consult.id, ())):
+            await self._transition(consult, ConsultState.ENDED, member)
+            await self._close(consult, "no specialist left")
+
+    async def _on_end(self, member: Member, message: dict[str, Any]) -> None:
+        consult = self._member_consult(member, message["consult"])
+        await self._transition(consult, ConsultState.ENDED, member)
+        await self._close(consult, f"ended by {member.principal.name}")
+
+    # -- helpers --------------------------------------------------------------------------
+
+    async def _enter(self, member: Member, consult: Consult) -> None:
+        others = [self.members[m].describe() for m in self.membership.get(consult.id, ()) if m in self.members]
+        self._add(member, consult)
+        await self._store.add_event(consult.id, member.principal.name, "join", {"role": member.principal.role.value})
+        await self._send(member, {"type": "joined", "consult": consult.summary(), "peers": others})
+        await self._broadcast(consult, {"type": "peer_joined", "consult": consult.id, "peer": member.describe()}, skip=member)
+        await self._room_changed()
+
+    async def _resume_station(self, member: Member) -> None:
+        """A station that reconnects goes straight back into its open consult."""
+        for consult in self._open_for_station(member.principal.name):
+            others = [self.members[m].describe() for m in self.membership.get(consult.id, ()) if m in self.members]
+            self._add(member, consult)
+            await self._send(member, {"type": "joined", "consult": consult.summary(), "peers": others})
+            await self._broadcast(consult, {"type": "peer_joined", "consult": consult.id, "peer": member.describe()}, skip=member)
+
+    async def _close(self, consult: Consult, reason: str) -> None:
+        await self._broadcast(consult, {"type": "consult_ended", "consult": consult.id, "reason": reason})
+        for member_id in self.membership.pop(consult.id, set()):
+            if member_id in self.members:
+                self.members[member_id].consults.discard(consult.id)
+        self.consults.pop(consult.id, None)
+        await self._room_changed()
+
+    async def _transition(self, consult: Consult, target: ConsultState, actor: Member) -> None:
+        consult.move(target)
+        await self._store.save_consult(consult.id, consult.station_id, consult.priority.value, consult.reason, target.value)
+        await self._store.add_event(consult.id, actor.principal.name, "state", {"state": target.value})
+        if target not in OPEN_STATES:
+            self.consults.pop(consult.id, None)
+
+    def _add(self, member: Member, consult: Consult) -> None:
+        self.membership.setdefault(consult.id, set()).add(member.id)
+        member.consults.add(consult.id)
+
+    def _remove(self, member: Member, consult: Consult) -> None:
+        self.membership.get(consult.id, set()).discard(member.id)
+        member.consults.discard(consult.id)
+
+    def _open_consult(self, consult_id: str) -> Consult:
+        consult = self.consults.get(consult_id)
+        if consult is None:
+            raise LocalError(f"no open consult {consult_id}", code="no_consult")
+        return consult
+
+    def _member_consult(self, member: Member, consult_id: str) -> Consult:
+        consult = self._open_consult(consult_id)
+        if consult_id not in member.consults:
+            raise LocalError("you are not a member of this consult", code="not_member")
+        return consult
+
+    def _open_for_station(self, station_id: str) -> list[Consult]:
+        return [c for c in self.consults.values() if c.station_id == station_id and c.state in OPEN_STATES]
+
+    def waiting(self) -> list[Consult]:
+        return sorted((c for c in self.consults.values() if c.state in OPEN_STATES), key=Consult.sort_key)
+
+    def _room_message(self) -> dict[str, Any]:
+        return {"type": "waiting_room", "consults": [c.summary() for c in self.waiting()]}
+
+    async def _room_changed(self) -> None:
+        room = self._room_message()
+        waiting = [c for c in self.waiting() if c.state is ConsultState.WAITING]
+        for member in list(self.members.values()):
+            if member.principal.role in ROOM_WATCHERS:
+                await self._send(member, room)
+        for position, consult in enumerate(waiting, start=1):
+            for member_id in self.membership.get(consult.id, ()):
+                if member_id in self.members:
+                    await self._send(self.members[member_id], {
+                        "type": "queue_position", "consult": consult.id, "position": position, "of": len(waiting),
+                    })
+
+    async def _broadcast(self, consult: Consult, message: dict[str, Any], skip: Member | None = None) -> None:
+        for member_id in list(self.membership.get(consult.id, ())):
+            member = self.members.get(member_id)
+            if member is not None and member is not skip:
+                await self._send(member, message)
+
+    async def _send(self, member: Member, message: dict[str, Any]) -> None:
+        if member.ws.closed:
+            return
+        try:
+            await member.ws.send_str(json.dumps(message))
+        except ConnectionError:
+            log.debug("send to %s failed: connection gone", member.id)

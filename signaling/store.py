@@ -1,0 +1,131 @@
+"""Persistence through SQLAlchemy 2 (async): SQLite by default, PostgreSQL by URL."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from sqlalchemy import (
+    JSON, Boolean, Column, Float, ForeignKey, Integer, MetaData, String, Table, Text, insert, select, update,
+)
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+metadata = MetaData()
+
+users = Table(
+    "users", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("password_hash", String(200), nullable=False),
+    Column("created", Float, nullable=False),
+)
+
+station_tokens = Table(
+    "station_tokens", metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("station_id", String(64), nullable=False, index=True),
+    Column("label", String(200), nullable=False),
+    Column("revoked", Boolean, nullable=False, default=False),
+    Column("created", Float, nullable=False),
+)
+
+consults = Table(
+    "consults", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("station_id", String(64), nullable=False, index=True),
+    Column("priority", String(16), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("created", Float, nullable=False),
+    Column("updated", Float, nullable=False),
+)
+
+consult_events = Table(
+    "consult_events", metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("consult_id", String(36), ForeignKey("consults.id"), nullable=False, index=True),
+    Column("time", Float, nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("body", JSON, nullable=False),
+)
+
+
+class Store:
+    """The server's durable state. One instance per app; safe for concurrent coroutines."""
+
+    def __init__(self, url: str) -> None:
+        self.engine: AsyncEngine = create_async_engine(url)
+
+    async def open(self) -> None:
+        async with self.engine.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    async def put_user(self, name: str, role: str, password_hash: str) -> None:
+        async with self.engine.begin() as conn:
+            exists = (await conn.execute(select(users.c.name).where(users.c.name == name))).first()
+            if exists:
+                await conn.execute(
+                    update(users).where(users.c.name == name).values(role=role, password_hash=password_hash)
+                )
+            else:
+                await conn.execute(
+                    insert(users).values(name=name, role=role, password_hash=password_hash, created=time.time())
+                )
+
+    async def get_user(self, name: str) -> dict[str, Any] | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(users).where(users.c.name == name))).mappings().first()
+            return dict(row) if row else None
+
+    async def put_station_token(self, token_hash: str, station_id: str, label: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                insert(station_tokens).values(
+                    token_hash=token_hash, station_id=station_id, label=label, revoked=False, created=time.time()
+                )
+            )
+
+    async def station_for_token(self, token_hash: str) -> dict[str, Any] | None:
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(station_tokens).where(
+                        station_tokens.c.token_hash == token_hash, station_tokens.c.revoked.is_(False)
+                    )
+                )
+            ).mappings().first()
+            return dict(row) if row else None
+
+    async def save_consult(self, consult_id: str, station_id: str, priority: str, reason: str, state: str) -> None:
+        now = time.time()
+        async with self.engine.begin() as conn:
+            exists = (await conn.execute(select(consults.c.id).where(consults.c.id == consult_id))).first()
+            if exists:
+                await conn.execute(update(consults).where(consults.c.id == consult_id).values(state=state, updated=now))
+            else:
+                await conn.execute(
+                    insert(consults).values(
+                        id=consult_id, station_id=station_id, priority=priority, reason=reason,
+                        state=state, created=now, updated=now,
+                    )
+                )
+
+    async def add_event(self, consult_id: str, actor: str, kind: str, body: dict[str, Any]) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                insert(consult_events).values(
+                    consult_id=consult_id, time=time.time(), actor=actor, kind=kind, body=json.loads(json.dumps(body))
+                )
+            )
+
+    async def events(self, consult_id: str) -> list[dict[str, Any]]:
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(consult_events).where(consult_events.c.consult_id == consult_id).order_by(consult_events.c.seq)
+            )
+            return [dict(r) for r in rows.mappings()]

@@ -1,0 +1,227 @@
+// The specialist page: log in, watch the waiting room, join a consult, see and hear the
+// station, read its vitals live, chat, end. Plain ES module; uPlot draws the trend chart.
+import { VitalsView } from "/static/vitals.js";
+
+const $ = (id) => document.getElementById(id);
+const state = { ws: null, me: null, iceServers: [], consult: null, stationPeer: null, pc: null, control: null, mic: null };
+window.farlink = state; // for tests and the benchmark page
+
+function show(view) {
+  for (const id of ["login-view", "room-view", "consult-view"]) $(id).hidden = id !== view;
+}
+
+function setPill(id, text, cls) {
+  const el = $(id);
+  el.textContent = text;
+  el.className = "pill " + (cls || "");
+}
+
+async function start() {
+  const res = await fetch("/api/me");
+  if (res.ok) {
+    state.me = await res.json();
+    connect();
+  } else {
+    show("login-view");
+  }
+}
+
+$("login-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  $("login-error").textContent = "";
+  const res = await fetch("/api/login", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ name: $("name").value, password: $("password").value }),
+  });
+  const body = await res.json();
+  if (!res.ok) {
+    $("login-error").textContent = body.error ? body.error.message : "Login failed";
+    return;
+  }
+  state.me = body;
+  connect();
+});
+
+function connect() {
+  $("who").textContent = `${state.me.name} (${state.me.role})`;
+  show(state.consult ? "consult-view" : "room-view");
+  const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`);
+  state.ws = ws;
+  ws.onopen = () => setPill("conn", "online", "ok");
+  ws.onclose = (event) => {
+    setPill("conn", "offline", "bad");
+    if (event.code === 4401) { show("login-view"); return; }
+    setTimeout(connect, 2000);
+  };
+  ws.onmessage = (event) => onMessage(JSON.parse(event.data));
+}
+
+function send(message) {
+  if (state.ws && state.ws.readyState === WebSocket.OPEN) state.ws.send(JSON.stringify(message));
+}
+
+const handlers = {
+  welcome(m) { state.iceServers = m.ice_servers || []; },
+  waiting_room(m) { renderRoom(m.consults); },
+  joined(m) {
+    state.consult = m.consult;
+    state.vitals = new VitalsView($("chart"));
+    $("consult-title").textContent = `${m.consult.station} — ${m.consult.reason}`;
+    $("chat-log").replaceChildren();
+    setPill("consult-state", "connecting", "warn");
+    show("consult-view");
+  },
+  signal(m) { if (m.data.kind === "offer") answer(m.from, m.data.sdp); },
+  peer_left(m) {
+    if (m.peer === state.stationPeer) setPill("consult-state", "reconnecting", "warn");
+  },
+  peer_joined(m) {
+    if (m.peer.role === "station") setPill("consult-state", "reconnecting", "warn");
+  },
+  consult_ended(m) {
+    closePeer();
+    state.consult = null;
+    setPill("consult-state", "ended", "bad");
+    addChat({ from: "Farlink", text: `Consult ended (${m.reason}).`, time: Date.now() / 1000 });
+    setTimeout(() => { if (!state.consult) show("room-view"); }, 1500);
+  },
+  error(m) { console.warn("server:", m.code, m.message); },
+};
+
+function onMessage(m) {
+  const handler = handlers[m.type];
+  if (handler) handler(m);
+}
+
+function renderRoom(consults) {
+  const waiting = consults.filter((c) => c.state === "waiting");
+  $("room-empty").hidden = waiting.length > 0;
+  $("room").replaceChildren(...waiting.map((c) => {
+    const li = document.createElement("li");
+    const since = Math.round(Date.now() / 1000 - c.requested_at);
+    li.innerHTML = `<span class="priority-${c.priority}"></span><strong></strong><span></span><span class="muted"></span>`;
+    li.children[0].textContent = c.priority;
+    li.children[1].textContent = c.station;
+    li.children[2].textContent = c.reason;
+    li.children[3].textContent = `waiting ${since} s`;
+    const button = document.createElement("button");
+    button.className = "join";
+    button.dataset.consult = c.id;
+    button.textContent = "Join";
+    button.onclick = () => send({ type: "join", consult: c.id });
+    li.append(button);
+    return li;
+  }));
+}
+
+async function microphone() {
+  if (state.mic) return state.mic;
+  try {
+    state.mic = await navigator.mediaDevices.getUserMedia({ audio: true });
+  } catch (err) {
+    console.warn("no microphone:", err);
+    state.mic = null;
+  }
+  return state.mic;
+}
+
+function closePeer() {
+  if (state.pc) state.pc.close();
+  state.pc = null;
+  state.control = null;
+}
+
+async function answer(from, sdp) {
+  closePeer();
+  state.stationPeer = from;
+  const pc = new RTCPeerConnection({ iceServers: state.iceServers });
+  state.pc = pc;
+  pc.ontrack = (event) => {
+    const video = $("video");
+    if (!video.srcObject) video.srcObject = new MediaStream();
+    video.srcObject.addTrack(event.track);
+    video.play().catch(() => {});
+  };
+  $("video").srcObject = null;
+  pc.ondatachannel = ({ channel }) => {
+    if (channel.label === "vitals") channel.onmessage = (e) => onVitals(JSON.parse(e.data));
+    if (channel.label === "control") {
+      state.control = channel;
+      channel.onmessage = (e) => onControl(JSON.parse(e.data));
+    }
+  };
+  pc.onconnectionstatechange = () => {
+    const s = pc.connectionState;
+    if (s === "connected") setPill("consult-state", "live", "ok");
+    else if (s === "disconnected" || s === "failed") setPill("consult-state", "reconnecting", "warn");
+  };
+  await pc.setRemoteDescription({ type: "offer", sdp });
+  const mic = await microphone();
+  if (mic) for (const track of mic.getAudioTracks()) pc.addTrack(track, mic);
+  await pc.setLocalDescription(await pc.createAnswer());
+  await iceGatheringComplete(pc);
+  send({ type: "signal", consult: state.consult.id, to: from, data: { kind: "answer", sdp: pc.localDescription.sdp } });
+}
+
+function iceGatheringComplete(pc) {
+  if (pc.iceGatheringState === "complete") return Promise.resolve();
+  return new Promise((resolve) => {
+    const check = () => { if (pc.iceGatheringState === "complete") { pc.removeEventListener("icegatheringstatechange", check); resolve(); } };
+    pc.addEventListener("icegatheringstatechange", check);
+    setTimeout(resolve, 3000); // aiortc does not trickle: send what we have
+  });
+}
+
+function onVitals(message) {
+  if (message.type !== "readings" || !state.vitals) return;
+  for (const reading of message.readings) state.vitals.add(reading);
+}
+
+function onControl(message) {
+  if (message.type === "chat") addChat(message);
+  else if (message.type === "device") addDevice(`${message.source}: ${message.state}${message.reason ? " (" + message.reason + ")" : ""}`);
+  else if (message.type === "gap") addDevice(`${message.source}: no data for ${Math.round(message.end - message.start)} s`);
+}
+
+function addDevice(text) {
+  const li = document.createElement("li");
+  li.textContent = `${new Date().toLocaleTimeString()} ${text}`;
+  $("devices").prepend(li);
+}
+
+function addChat(message) {
+  const li = document.createElement("li");
+  const time = new Date(message.time * 1000).toLocaleTimeString();
+  li.textContent = `${time} ${message.from}: ${message.text}`;
+  $("chat-log").append(li);
+  li.scrollIntoView({ block: "nearest" });
+}
+
+$("chat-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const text = $("chat-input").value.trim();
+  if (!text || !state.control || state.control.readyState !== "open") return;
+  const message = { type: "chat", text, from: state.me.name, time: Date.now() / 1000 };
+  state.control.send(JSON.stringify(message));
+  addChat(message);
+  $("chat-input").value = "";
+});
+
+$("end-btn").addEventListener("click", () => {
+  if (state.consult) send({ type: "end", consult: state.consult.id });
+});
+
+setInterval(async () => {
+  if (!state.pc) return;
+  const stats = await state.pc.getStats();
+  for (const report of stats.values()) {
+    if (report.type === "inbound-rtp" && report.kind === "video") {
+      state.videoStats = report;
+      $("video-stats").textContent =
+        `${report.frameWidth || 0}×${report.frameHeight || 0} · ${Math.round(report.framesPerSecond || 0)} fps · ${report.framesDecoded} frames`;
+    }
+  }
+}, 1000);
+
+start();

@@ -1,0 +1,1 @@
+"""The remote-site application: signaling client, devices, media, outbox, the local page."""

@@ -1,0 +1,177 @@
+"""The station at run time: devices feed the reading bus; each consult member gets a peer link."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiortc.contrib.media import MediaRelay
+from aiortc.mediastreams import MediaStreamTrack
+
+from devices.reading import Reading
+from devices.source import DeviceSource, Gap, StateChange
+from station.bus import ReadingBus
+from station.peer import PeerLink
+from station.signaling_client import SignalingClient
+
+log = logging.getLogger(__name__)
+
+VITALS_HZ = 5.0
+
+
+@dataclass
+class ConsultRequest:
+    priority: str = "routine"
+    reason: str = "Consult requested"
+    again_after_s: float | None = 3.0  # ask again after a consult ends (unattended stations, the demo)
+
+
+@dataclass
+class StationSetup:
+    server: str
+    token: str
+    video: MediaStreamTrack | None
+    audio: MediaStreamTrack | None
+    sources: list[DeviceSource] = field(default_factory=list)
+    request: ConsultRequest | None = field(default_factory=ConsultRequest)
+
+
+class Station:
+    """Runs until cancelled. ``chat_log`` keeps the consult's chat as seen by the station."""
+
+    def __init__(self, setup: StationSetup) -> None:
+        self.setup = setup
+        self.bus = ReadingBus()
+        self.client = SignalingClient(setup.server, setup.token, self._on_message)
+        self.peers: dict[str, PeerLink] = {}
+        self.consult_id: str | None = None
+        self.chat_log: list[dict[str, Any]] = []
+        self.on_chat: Callable[[dict[str, Any]], None] | None = None
+        self._relay = MediaRelay()
+        self._ice_servers: list[dict[str, Any]] = []
+        self._name = ""
+
+    async def run(self) -> None:
+        tasks = [asyncio.create_task(self._read(source)) for source in self.setup.sources]
+        tasks.append(asyncio.create_task(self._push_vitals()))
+        tasks.append(asyncio.create_task(self._push_device_events()))
+        try:
+            await self.client.run()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self._close_peers()
+
+    async def send_chat(self, text: str) -> None:
+        message = {"type": "chat", "text": text, "from": self._name or "station", "time": time.time()}
+        self.chat_log.append(message)
+        for peer in self.peers.values():
+            peer.send_control(message)
+
+    async def request_consult(self, priority: str, reason: str) -> None:
+        vitals = [r.to_json() for r in self.bus.latest.values()]
+        await self.client.send({"type": "request_consult", "priority": priority, "reason": reason, "vitals": vitals})
+
+    # -- devices ----------------------------------------------------------------------------
+
+    async def _read(self, source: DeviceSource) -> None:
+        async for event in source.events():
+            self.bus.publish(event)
+
+    async def _push_vitals(self) -> None:
+        """Send the latest value of each measure at VITALS_HZ: the vitals channel carries the
+        present, not the history, so a congested link skips stale values instead of queueing."""
+        sent: dict[tuple[str, str], float] = {}
+        while True:
+            await asyncio.sleep(1 / VITALS_HZ)
+            fresh = [r for key, r in self.bus.latest.items() if sent.get(key) != r.time]
+            if not fresh or not self.peers:
+                continue
+            for reading in fresh:
+                sent[(reading.source, reading.kind.value)] = reading.time
+            payload = json.dumps({"type": "readings", "sent": time.time(), "readings": [r.to_json() for r in fresh]})
+            for peer in self.peers.values():
+                peer.send_vitals(payload)
+
+    async def _push_device_events(self) -> None:
+        async for event in self.bus.subscribe():
+            if isinstance(event, Reading):
+                continue
+            if isinstance(event, StateChange):
+                message: dict[str, Any] = {"type": "device", "source": event.source, "state": event.state.value,
+                                           "time": event.time, "reason": event.reason}
+            elif isinstance(event, Gap):
+                message = {"type": "gap", "source": event.source, "start": event.start, "end": event.end}
+            for peer in self.peers.values():
+                peer.send_control(message)
+
+    # -- signaling ----------------------------------------------------------------------------
+
+    async def _on_message(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        if kind == "welcome":
+            self._ice_servers = message.get("ice_servers", [])
+            self._name = message.get("name", "")
+            if message.get("consult") is None and self.setup.request is not None:
+                await self.request_consult(self.setup.request.priority, self.setup.request.reason)
+        elif kind == "consult_requested":
+            self.consult_id = message["consult"]["id"]
+            log.info("consult %s requested; waiting for a specialist", self.consult_id)
+        elif kind == "queue_position":
+            log.info("waiting: position %s of %s", message["position"], message["of"])
+        elif kind == "joined":
+            self.consult_id = message["consult"]["id"]
+            for peer in message.get("peers", []):
+                if peer["role"] != "station":
+                    await self._open_peer(peer["id"])
+        elif kind == "peer_joined" and message["peer"]["role"] != "station":
+            await self._open_peer(message["peer"]["id"])
+        elif kind == "peer_left":
+            peer = self.peers.pop(message["peer"], None)
+            if peer is not None:
+                await peer.close()
+        elif kind == "signal" and message.get("from") in self.peers:
+            await self.peers[message["from"]].accept(message["data"])
+        elif kind == "consult_ended":
+            log.info("consult %s ended: %s", message["consult"], message.get("reason"))
+            self.consult_id = None
+            await self._close_peers()
+            request = self.setup.request
+            if request is not None and request.again_after_s is not None:
+                await asyncio.sleep(request.again_after_s)
+                await self.request_consult(request.priority, request.reason)
+        elif kind == "error":
+            log.warning("server refused a message: %s %s", message.get("code"), message.get("message"))
+
+    async def _open_peer(self, peer_id: str) -> None:
+        if peer_id in self.peers:
+            await self.peers.pop(peer_id).close()
+        video = self._relay.subscribe(self.setup.video) if self.setup.video is not None else None
+        audio = self._relay.subscribe(self.setup.audio) if self.setup.audio is not None else None
+        peer = PeerLink(peer_id, self._ice_servers, video, audio, self._on_control)
+        self.peers[peer_id] = peer
+        offer = await peer.offer()
+        await self.client.send({"type": "signal", "consult": self.consult_id, "to": peer_id, "data": offer})
+
+    async def _on_control(self, peer: PeerLink, message: dict[str, Any]) -> None:
+        if message.get("type") == "chat" and isinstance(message.get("text"), str):
+            entry = {"type": "chat", "text": message["text"][:2000], "from": str(message.get("from", peer.peer_id)),
+                     "time": time.time()}
+            self.chat_log.append(entry)
+            log.info("chat from %s: %s", entry["from"], entry["text"])
+            for other in self.peers.values():
+                if other is not peer:
+                    other.send_control(entry)
+            if self.on_chat is not None:
+                self.on_chat(entry)
+
+    async def _close_peers(self) -> None:
+        peers, self.peers = self.peers, {}
+        for peer in peers.values():
+            await peer.close()

@@ -1,0 +1,108 @@
+"""The adaptive controller on a real aiortc peer pair (tuning applied)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from aiortc import RTCPeerConnection
+from aiortc.rtcrtpsender import RTCRtpSender
+from aiortc.rtp import RtcpReceiverInfo, RtcpRrPacket
+
+from devices.errors import LocalError
+from media import tuning
+from media.adaptive import AdaptiveController, follow
+from media.encoders import TunedVp8Encoder
+from media.ladder import Ladder, Rung
+from tests.media.peers import AudioStreamTrack, MovingTrack, connected_pair
+
+
+@pytest.fixture
+def tuned() -> Iterator[None]:
+    tuning.apply()
+    yield
+    tuning.restore()
+
+
+@pytest.fixture
+async def peers(tuned: None) -> AsyncIterator[tuple[RTCPeerConnection, MovingTrack]]:
+    track = MovingTrack((640, 480), 15)
+    sender_pc, receiver_pc = await connected_pair(track, AudioStreamTrack())
+    try:
+        yield sender_pc, track
+    finally:
+        await sender_pc.close()
+        await receiver_pc.close()
+
+
+def by_kind(pc: RTCPeerConnection, kind: str) -> RTCRtpSender:
+    return next(s for s in pc.getSenders() if s.kind == kind)
+
+
+def lossy_report(sender: RTCRtpSender, fraction: float) -> RtcpRrPacket:
+    block = RtcpReceiverInfo(
+        ssrc=sender._ssrc, fraction_lost=int(fraction * 256), packets_lost=0,
+        highest_sequence=0, jitter=0, lsr=0, dlsr=0,
+    )
+    return RtcpRrPacket(ssrc=1234, reports=[block])
+
+
+def test_the_controller_needs_tuning_first() -> None:
+    with pytest.raises(LocalError) as info:
+        AdaptiveController(RTCPeerConnection())
+    assert info.value.code == "not_tuned"
+
+
+async def test_the_rung_drives_encoders_track_and_status(peers: tuple[RTCPeerConnection, MovingTrack]) -> None:
+    pc, track = peers
+    controller = AdaptiveController(pc, Ladder(start="qvga5"), interval_s=0.2)
+    seen: list[Rung] = []
+    controller.add_observer(follow(track))
+    controller.add_observer(seen.append)
+    assert track.size == (320, 240) and track.fps == 5  # scaled at once
+    video = by_kind(pc, "video")
+    for _ in range(40):
+        await controller.poll()
+        await asyncio.sleep(0.1)
+        if controller.status()["rtt_ms"] is not None and tuning.encoder_of(video) is not None:
+            break
+    encoder = tuning.encoder_of(video)
+    assert isinstance(encoder, TunedVp8Encoder)
+    assert tuning.state(video).video.bitrate_bps == controller.rung.video_bps
+    assert tuning.state(by_kind(pc, "audio")).audio.bitrate_bps == controller.rung.audio_bps
+    status = controller.status()
+    assert status["rung"] == controller.rung.name and status["rtt_ms"] is not None
+    assert set(status) >= {"target_kbps", "rung", "rtt_ms", "loss"}
+    assert seen[0].name == "qvga5"
+
+
+async def test_persistent_loss_steps_the_rung_down(peers: tuple[RTCPeerConnection, MovingTrack]) -> None:
+    pc, track = peers
+    controller = AdaptiveController(pc, Ladder(start="vga10"))
+    seen: list[Rung] = []
+    controller.add_observer(seen.append)
+    video = by_kind(pc, "video")
+    await controller.poll()
+    await asyncio.sleep(0.5)
+    for _ in range(3):
+        await video._handle_rtcp_packet(lossy_report(video, 0.5))  # a receiver seeing half lost
+        await controller.poll()
+        await asyncio.sleep(0.2)
+    names = [r.name for r in controller.ladder.rungs]
+    assert names.index(controller.rung.name) > names.index("vga10")
+    assert seen[-1] == controller.rung
+    assert controller.status()["trend"] in ("decrease", "hold")
+
+
+async def test_forced_rungs_switch_senders(peers: tuple[RTCPeerConnection, MovingTrack]) -> None:
+    pc, _ = peers
+    controller = AdaptiveController(pc)
+    video, audio = by_kind(pc, "video"), by_kind(pc, "audio")
+    controller.force("stills")
+    assert tuning.state(video).video.stills and video._enabled
+    assert tuning.state(audio).audio.ptime_ms == 120 and audio._enabled
+    controller.force("vitals")
+    assert not video._enabled and not audio._enabled
+    controller.force("vga25")
+    assert video._enabled and tuning.state(video).video.bitrate_bps == 560_000

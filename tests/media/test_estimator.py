@@ -1,0 +1,105 @@
+"""The bandwidth estimator on synthetic time, against a fluid bottleneck model."""
+
+from __future__ import annotations
+
+from media.estimator import BandwidthEstimator, ReceiverReport, Trend
+from tests.media.fluidlink import FluidLink
+
+
+def drive(link: FluidLink, estimator: BandwidthEstimator, until_ms: float) -> list[tuple[float, int]]:
+    """Send at the estimator's target; return (time, target) after every report."""
+    trace = []
+    for now, report in link.run(until_ms, lambda: estimator.target_bps):
+        estimator.on_report(report, estimator.target_bps, now)
+        trace.append((now, estimator.target_bps))
+    return trace
+
+
+def test_steps_down_within_two_round_trips_of_a_capacity_drop() -> None:
+    drop_ms = 60_000
+    link = FluidLink(lambda t: 256_000 if t < drop_ms else 64_000, base_rtt_ms=800, queue_ms=1000, loss=0.01)
+    estimator = BandwidthEstimator()
+    drive(link, estimator, drop_ms)
+    assert estimator.target_bps > 180_000  # it found the 256 kbit/s link first
+    # Two round trips as the link now has them: base RTT plus its full queue.
+    deadline = drop_ms + 2 * (800 + 1000)
+    trace = drive(link, estimator, deadline)
+    assert trace and trace[-1][1] <= 64_000 * 1.1  # one step lands near the new capacity
+    drive(link, estimator, deadline + 10_000)
+    assert estimator.target_bps <= 64_000
+
+
+def test_steps_down_on_loss_alone_when_the_queue_is_tiny() -> None:
+    drop_ms = 40_000
+    link = FluidLink(lambda t: 512_000 if t < drop_ms else 128_000, base_rtt_ms=1500, queue_ms=40)
+    estimator = BandwidthEstimator()
+    drive(link, estimator, drop_ms)
+    before = estimator.target_bps
+    trace = drive(link, estimator, drop_ms + 2 * 1540 + 1000)
+    assert trace[-1][1] <= 128_000 < before
+
+
+def test_probes_up_to_the_capacity_and_then_stops_oscillating() -> None:
+    link = FluidLink(lambda t: 1_000_000, base_rtt_ms=600, queue_ms=500, loss=0.005)
+    estimator = BandwidthEstimator()
+    trace = drive(link, estimator, 240_000)
+    settled = [bps for now, bps in trace if now > 120_000]
+    assert min(settled) > 700_000  # the link is used
+    assert max(settled) < 1_150_000  # and not flooded
+    decreases = sum(1 for a, b in zip(settled, settled[1:]) if b < a)
+    assert decreases <= 3  # a probe every now and then, not a sawtooth every few seconds
+
+
+def test_long_round_trips_probe_more_slowly() -> None:
+    def rise(rtt_ms: float) -> int:
+        link = FluidLink(lambda t: 10_000_000, base_rtt_ms=rtt_ms, queue_ms=500)
+        estimator = BandwidthEstimator()
+        drive(link, estimator, 20_000)
+        return estimator.target_bps
+
+    assert rise(1500) < rise(600) < rise(50)
+    assert rise(1500) > 300_000  # but it does probe
+
+
+def test_a_single_loss_burst_holds_the_target() -> None:
+    estimator = BandwidthEstimator()
+    now = 0.0
+    for _ in range(30):
+        now += 1000
+        estimator.on_report(ReceiverReport(0.0, 900, now - 900), 200_000, now)
+    before = estimator.target_bps
+    now += 1000
+    estimator.on_report(ReceiverReport(0.35, 900, now - 900), 200_000, now)
+    assert estimator.target_bps == before
+    assert estimator.trend is Trend.HOLD
+    now += 1000
+    estimator.on_report(ReceiverReport(0.0, 900, now - 900), 200_000, now)
+    assert estimator.target_bps >= before
+
+
+def test_two_lossy_reports_are_congestion() -> None:
+    estimator = BandwidthEstimator()
+    now = 0.0
+    for fraction in (0.0, 0.0, 0.0, 0.3, 0.3):
+        now += 1000
+        estimator.on_report(ReceiverReport(fraction, 200, now - 200), 200_000, now)
+    assert estimator.trend is Trend.DECREASE
+    assert estimator.target_bps < 200_000 * 0.7
+
+
+def test_a_sustained_remb_bounds_the_target_but_a_stale_one_does_not() -> None:
+    estimator = BandwidthEstimator()
+    estimator.on_remb(100_000, 0.0)
+    assert estimator.target_bps == 100_000
+    now = 0.0
+    for _ in range(40):
+        now += 1000
+        estimator.on_report(ReceiverReport(0.0, 100, now - 100), estimator.target_bps, now)
+    assert estimator.target_bps > 150_000
+
+
+def test_reports_without_rtt_still_drive_loss_control() -> None:
+    estimator = BandwidthEstimator()
+    for i in range(1, 4):
+        estimator.on_report(ReceiverReport(0.4), 300_000, i * 1000.0)
+    assert estimator.target_bps < 300_000

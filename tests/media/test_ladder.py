@@ -1,0 +1,140 @@
+"""The degradation ladder: budgets, hysteresis, and the ladder riding the estimator on synthetic links."""
+
+from __future__ import annotations
+
+import pytest
+
+from devices.errors import LocalError
+from media.estimator import BandwidthEstimator, EstimatorConfig, ReceiverReport
+from media.ladder import RUNGS, Ladder, Rung
+from tests.media.fluidlink import FluidLink
+
+
+def test_audio_overhead_matches_the_measured_wire_rate() -> None:
+    rung = Rung("x", 0, 0, 0, 0, 16_000, 60)
+    assert 22_000 <= rung.audio_wire_bps() <= 24_500  # "16 kbit/s in 60 ms packets is ~22.5 on the wire"
+
+
+@pytest.mark.parametrize(
+    ("link_bps", "expected"),
+    [
+        (10_000_000, "vga30"),
+        (1_000_000 * 0.85, "vga25"),  # vsat-geo: the estimator holds ~0.85-0.95 of the link
+        (256_000 * 0.85, "vga10"),
+        (64_000 * 0.85, "qvga5"),
+        (24_000 * 0.9, "stills"),
+        (12_000, "vitals"),
+    ],
+)
+def test_the_designed_links_get_their_rungs(link_bps: float, expected: str) -> None:
+    assert Ladder().best_fit(link_bps).name == expected
+
+
+def test_rungs_meet_the_benchmark_floors() -> None:
+    ladder = Ladder(top="hd30")
+    vga10, qvga5, stills = (ladder.by_name(n) for n in ("vga10", "qvga5", "stills"))
+    assert (vga10.width, vga10.height, vga10.fps) == (640, 480, 10) and vga10.audio_bps >= 16_000
+    assert (qvga5.width, qvga5.height, qvga5.fps) >= (320, 240, 5) and qvga5.audio_bps >= 8_000
+    assert stills.stills and 1 / stills.fps <= 15 and stills.has_audio
+    assert not ladder.rungs[-1].has_video and not ladder.rungs[-1].has_audio
+    costs = [r.required_bps() for r in ladder.rungs]
+    assert costs == sorted(costs, reverse=True)
+
+
+def test_down_is_immediate_and_skips_rungs() -> None:
+    ladder = Ladder(start="vga25")
+    assert ladder.update(60_000, now_ms=0).name == "qvga5"
+
+
+def test_down_has_a_small_margin_for_the_estimators_backoff() -> None:
+    ladder = Ladder(start="qvga5")
+    required = ladder.rung.required_bps()
+    assert ladder.update(required * 0.95, 0).name == "qvga5"
+    assert ladder.update(required * 0.90, 1_000).name == "stills"
+
+
+def test_up_needs_sustained_headroom() -> None:
+    ladder = Ladder(start="qvga5")
+    enough = ladder.by_name("qvga8").required_bps() * 1.15
+    assert ladder.update(enough, 0).name == "qvga5"
+    assert ladder.update(enough, 2_900).name == "qvga5"  # not yet sustained
+    assert ladder.update(enough, 3_000).name == "qvga8"
+
+
+def test_up_jumps_to_what_the_headroom_allows_then_settles() -> None:
+    ladder = Ladder(start="qvga5")
+    plenty = 2_000_000
+    ladder.update(plenty, 0)
+    assert ladder.update(plenty, 3_000).name == "vga30"
+    assert ladder.update(ladder.by_name("vga25").required_bps(), 4_000).name == "vga25"
+    assert ladder.update(plenty, 6_000).name == "vga25"  # settling after the switch
+    ladder.update(plenty, 7_000)
+    assert ladder.update(plenty, 10_000).name == "vga30"
+
+
+def test_headroom_must_be_continuous() -> None:
+    ladder = Ladder(start="qvga5")
+    above = ladder.by_name("qvga8").required_bps() * 1.2
+    ladder.update(above, 0)
+    ladder.update(ladder.by_name("qvga5").required_bps() * 1.05, 2_000)  # fits, but no headroom
+    ladder.update(above, 3_000)
+    assert ladder.update(above, 5_900).name == "qvga5"
+    assert ladder.update(above, 6_000).name == "qvga8"
+
+
+def test_long_round_trips_wait_longer_to_go_up() -> None:
+    ladder = Ladder(start="qvga5")
+    ladder.update(1_000_000, 0, rtt_ms=1500)
+    assert ladder.update(1_000_000, 5_900, rtt_ms=1500).name == "qvga5"
+    assert ladder.update(1_000_000, 6_000, rtt_ms=1500).name == "vga25"
+
+
+def test_unknown_rung_is_a_local_error() -> None:
+    with pytest.raises(LocalError) as info:
+        Ladder(top="8k")
+    assert info.value.code == "unknown_rung"
+
+
+def test_force_overrides_and_restarts_hysteresis() -> None:
+    ladder = Ladder()
+    assert ladder.force("stills", 0).name == "stills"
+    assert ladder.update(10_000_000, 2_000).name == "stills"
+
+
+def test_a_single_loss_burst_changes_no_rung() -> None:
+    estimator = BandwidthEstimator(EstimatorConfig(max_bps=250_000))
+    ladder = Ladder(start="vga10")
+    now, rungs = 0.0, []
+    for fraction in [0.0] * 20 + [0.4] + [0.0] * 10:
+        now += 1000
+        estimator.on_report(ReceiverReport(fraction, 800, now - 800), ladder.rung.wire_bps(), now)
+        rungs.append(ladder.update(estimator.target_bps, now, estimator.rtt_ms).name)
+    assert set(rungs) == {"vga10"}
+
+
+@pytest.mark.parametrize(
+    ("capacity", "rtt", "queue", "loss", "floor"),
+    [
+        (1_000_000, 600, 500, 0.005, "vga25"),
+        (256_000, 800, 1000, 0.01, "vga10"),
+        (64_000, 900, 1500, 0.01, "qvga5"),
+        (24_000, 1500, 2000, 0.02, "stills"),
+    ],
+)
+def test_the_ladder_settles_on_each_link_without_flapping(
+    capacity: int, rtt: int, queue: int, loss: float, floor: str
+) -> None:
+    """The sender is app-limited at its rung's wire rate, as the real one is."""
+    link = FluidLink(lambda t: capacity, base_rtt_ms=rtt, queue_ms=queue, loss=loss, seed=capacity)
+    estimator = BandwidthEstimator()
+    ladder = Ladder()
+    switches: list[tuple[float, str]] = []
+    for now, report in link.run(300_000, lambda: ladder.rung.wire_bps()):
+        estimator.on_report(report, ladder.rung.wire_bps(), now)
+        before = ladder.rung
+        if ladder.update(estimator.target_bps, now, estimator.rtt_ms) != before:
+            switches.append((now, ladder.rung.name))
+    late = [name for t, name in switches if t > 120_000]
+    names = [r.name for r in ladder.rungs]
+    assert names.index(ladder.rung.name) <= names.index(floor), switches
+    assert len(late) <= 4, switches  # an occasional probe, not flapping

@@ -1,0 +1,291 @@
+"""media.tuning and the pieces it installs, on real aiortc/aioice objects."""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+from collections.abc import AsyncIterator, Iterator
+
+import av
+import numpy as np
+import pytest
+from aioice import ice, stun
+from aiortc.codecs import get_encoder as stock_get_encoder
+from aiortc.codecs.opus import OpusDecoder
+from aiortc.jitterbuffer import JitterFrame
+from aiortc.rtcrtpsender import RTCRtpSender
+from aiortc.rtp import RTCP_RTPFB_NACK, RtcpRtpfbPacket, RtpPacket
+
+from media import tuning
+from media.encoders import AudioSettings, TunedOpusEncoder, TunedVp8Encoder, VideoSettings
+from media.retransmit import NackScheduler
+from media.tuning import PacedNackGenerator, TuningConfig
+from tests.media.peers import AudioStreamTrack, MovingTrack, connected_pair
+
+
+@pytest.fixture
+def tuned() -> Iterator[None]:
+    tuning.apply()
+    yield
+    tuning.restore()
+
+
+def video_frames(count: int, fps: float, size: tuple[int, int] = (320, 240)) -> Iterator[av.VideoFrame]:
+    track = MovingTrack(size, fps)
+    for i in range(count):
+        track._count = i
+        frame = av.VideoFrame.from_ndarray(track.draw(), format="bgr24")
+        frame.pts = int(i * 90_000 / fps)
+        frame.time_base = fractions.Fraction(1, 90_000)
+        yield frame
+
+
+def tone(seconds: float, chunk: int = 960) -> Iterator[av.AudioFrame]:
+    for i in range(int(seconds * 48_000 / chunk)):
+        t = (np.arange(chunk) + i * chunk) / 48_000
+        samples = (np.sin(2 * np.pi * 440 * t) * 6000).astype(np.int16)
+        frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate = 48_000
+        frame.pts = i * chunk
+        frame.time_base = fractions.Fraction(1, 48_000)
+        yield frame
+
+
+def is_keyframe(payloads: list[bytes]) -> bool:
+    descriptor_length = 4  # S/PID octet, X octet, 15-bit picture id
+    return not payloads[0][descriptor_length] & 0x01
+
+
+# --- encoders -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("bitrate", "fps"), [(18_000, 5), (64_000, 10)])
+def test_vp8_holds_rates_far_below_aiortcs_floor(bitrate: int, fps: int) -> None:
+    encoder = TunedVp8Encoder(VideoSettings(bitrate))
+    seconds = 12
+    sent = sum(len(p) for f in video_frames(seconds * fps, fps) for p in encoder.encode(f)[0])
+    assert 0.6 * bitrate < sent * 8 / seconds < 1.3 * bitrate
+
+
+def test_vp8_rate_changes_only_from_the_controller_and_only_then_rebuild() -> None:
+    encoder = TunedVp8Encoder(VideoSettings(64_000))
+    frames = video_frames(40, 10)
+    for _ in range(10):
+        encoder.encode(next(frames))
+    encoder.target_bitrate = 900_000  # what aiortc does on every REMB
+    encoder.settings = VideoSettings(64_000)  # an equal value, swapped in by the controller
+    keyframes = [is_keyframe(encoder.encode(next(frames))[0]) for _ in range(10)]
+    assert encoder.rebuilds == 1 and not any(keyframes)
+    encoder.settings = VideoSettings(30_000)
+    assert is_keyframe(encoder.encode(next(frames))[0])
+    assert encoder.rebuilds == 2
+
+
+def test_vp8_stills_are_each_a_keyframe() -> None:
+    encoder = TunedVp8Encoder(VideoSettings(2_000, stills=True))
+    assert all(is_keyframe(encoder.encode(f)[0]) for f in video_frames(4, 0.1))
+
+
+def test_opus_at_a_chosen_rate_and_packet_time_decodes() -> None:
+    encoder = TunedOpusEncoder(AudioSettings(16_000, ptime_ms=60, expected_loss=0.05))
+    packets: list[tuple[bytes, int]] = []
+    for frame in tone(3.0):
+        payloads, timestamp = encoder.encode(frame)
+        packets += [(p, timestamp + i * 2880) for i, p in enumerate(payloads)]
+    assert 48 <= len(packets) <= 50  # 60 ms packets
+    assert [t for _, t in packets] == [i * 2880 for i in range(len(packets))]
+    assert 8_000 < sum(len(p) for p, _ in packets) * 8 / 3 < 22_000
+    decoder = OpusDecoder()
+    decoded = sum(f.samples for p, t in packets for f in decoder.decode(JitterFrame(p, t)))
+    assert decoded == len(packets) * 2880
+
+
+def test_opus_settings_change_keeps_timestamps_running() -> None:
+    encoder = TunedOpusEncoder(AudioSettings(32_000, ptime_ms=20))
+    stamps = []
+    frames = tone(2.0)
+    for _ in range(40):
+        payloads, timestamp = encoder.encode(next(frames))
+        stamps += [timestamp] if payloads else []
+    encoder.settings = AudioSettings(8_000, ptime_ms=120)
+    for frame in frames:
+        payloads, timestamp = encoder.encode(frame)
+        stamps += [timestamp] if payloads else []
+    assert stamps == sorted(set(stamps)) and encoder.rebuilds == 2
+    assert stamps[-1] - stamps[-2] == 120 * 48
+
+
+# --- apply / restore ------------------------------------------------------------------------
+
+
+def test_apply_is_explicit_idempotent_and_restorable() -> None:
+    from aiortc import rtcrtpsender
+
+    assert rtcrtpsender.get_encoder is stock_get_encoder  # nothing happened at import
+    tuning.apply()
+    tuning.apply(TuningConfig(consent_timeout_s=30))
+    try:
+        assert rtcrtpsender.get_encoder is not stock_get_encoder
+        assert tuning.applied()
+    finally:
+        tuning.restore()
+    assert rtcrtpsender.get_encoder is stock_get_encoder and not tuning.applied()
+
+
+# --- live peers -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def live_pair(tuned: None) -> AsyncIterator[tuple[RTCRtpSender, RTCRtpSender, list[av.VideoFrame]]]:
+    sender_pc, receiver_pc = await connected_pair(MovingTrack((320, 240), 15), AudioStreamTrack())
+    video, audio = sorted(sender_pc.getSenders(), key=lambda s: s.kind != "video")
+    tuning.state(video).video = VideoSettings(40_000)
+    tuning.state(audio).audio = AudioSettings(12_000, ptime_ms=60)
+    received: list[av.VideoFrame] = []
+    tasks: list[asyncio.Task[None]] = []
+
+    async def consume(track: object) -> None:
+        while True:
+            received.append(await track.recv())  # type: ignore[attr-defined]
+
+    for transceiver in receiver_pc.getTransceivers():
+        if transceiver.kind == "video":
+            tasks.append(asyncio.ensure_future(consume(transceiver.receiver.track)))
+    try:
+        yield video, audio, received
+    finally:
+        for task in tasks:
+            task.cancel()
+        await sender_pc.close()
+        await receiver_pc.close()
+
+
+async def test_live_senders_use_the_tuned_encoders_and_report_rtt(
+    live_pair: tuple[RTCRtpSender, RTCRtpSender, list[av.VideoFrame]],
+) -> None:
+    video, audio, received = live_pair
+    reports = []
+    for _ in range(100):
+        await asyncio.sleep(0.1)
+        reports += [r for _, r in tuning.state(video).take_feedback().reports if r.rtt_ms is not None]
+        if reports and len(received) > 10:
+            break
+    vp8, opus = tuning.encoder_of(video), tuning.encoder_of(audio)
+    assert isinstance(vp8, TunedVp8Encoder) and vp8.settings.bitrate_bps == 40_000
+    assert isinstance(opus, TunedOpusEncoder) and opus.settings.ptime_ms == 60
+    assert reports and 0 <= reports[0].rtt_ms < 500  # type: ignore[operator]
+    assert len(received) > 10
+
+
+async def test_nacks_are_answered_within_the_budget_and_not_twice(
+    live_pair: tuple[RTCRtpSender, RTCRtpSender, list[av.VideoFrame]],
+) -> None:
+    video, _, _ = live_pair
+    history: dict[int, RtpPacket] = {}
+    while len(history) < 40:
+        await asyncio.sleep(0.1)
+        history = dict(getattr(video, "_RTCRtpSender__rtp_history"))
+    policy = tuning.state(video).retransmit
+    policy.set_rate(8_000)  # 0.5 s of burst: ~500 bytes
+    lost = sorted(p.sequence_number for p in history.values())[-30:]
+    nack = RtcpRtpfbPacket(fmt=RTCP_RTPFB_NACK, ssrc=1, media_ssrc=video._ssrc, lost=lost)
+    await video._handle_rtcp_packet(nack)
+    assert 0 < policy.sent < 30 and policy.skipped_budget > 0
+    policy.set_rate(10_000_000)
+    sent = policy.sent
+    await video._handle_rtcp_packet(nack)
+    assert policy.skipped_repeat == sent  # the ones just resent are not resent again
+    assert policy.sent > sent  # the ones the budget refused go now
+
+
+# --- receiver NACK pacing -------------------------------------------------------------------
+
+
+def test_nack_generator_asks_once_per_gap_then_retries_later() -> None:
+    now = [0.0]
+    generator = PacedNackGenerator(NackScheduler(retry_ms=1000, max_requests=2), clock=lambda: now[0])
+
+    def packet(seq: int) -> RtpPacket:
+        return RtpPacket(sequence_number=seq)
+
+    assert not generator.add(packet(100))
+    assert generator.add(packet(103)) and generator.missing == [101, 102]
+    now[0] = 0.1
+    assert generator.add(packet(105)) and generator.missing == [104]  # not 101, 102 again
+    assert not generator.add(packet(101))
+    now[0] = 1.2
+    assert generator.add(packet(106)) and generator.missing == [102, 104]
+    now[0] = 2.4
+    assert not generator.add(packet(107))  # two requests each: given up
+
+
+# --- ICE consent ----------------------------------------------------------------------------
+
+
+async def ice_pair() -> tuple[ice.Connection, ice.Connection]:
+    a = ice.Connection(ice_controlling=True, use_ipv6=False)
+    b = ice.Connection(ice_controlling=False, use_ipv6=False)
+    await asyncio.gather(a.gather_candidates(), b.gather_candidates())
+    for local, remote in ((a, b), (b, a)):
+        for candidate in remote.local_candidates:
+            await local.add_remote_candidate(candidate)
+        await local.add_remote_candidate(None)
+        local.remote_username = remote.local_username
+        local.remote_password = remote.local_password
+    await asyncio.gather(a.connect(), b.connect())
+    return a, b
+
+
+def slow_answers(connection: ice.Connection, link: dict[str, float]) -> None:
+    """Make ``connection``'s STUN answers take ``link['delay']`` s, or vanish if ``link['drop']``."""
+    loop = asyncio.get_running_loop()
+    for protocol in connection._protocols:
+        send = protocol.send_stun
+
+        def delayed(message: stun.Message, addr: tuple[str, int], send=send) -> None:  # type: ignore[no-untyped-def]
+            if message.message_class != stun.Class.RESPONSE:
+                send(message, addr)
+            elif not link["drop"]:
+                loop.call_later(link["delay"], send, message, addr)
+
+        protocol.send_stun = delayed  # type: ignore[method-assign]
+
+
+def is_open(connection: ice.Connection) -> bool:
+    return bool(connection._nominated)
+
+
+async def test_stock_consent_dies_on_a_long_round_trip(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ice, "CONSENT_INTERVAL", 0.1)
+    a, b = await ice_pair()
+    slow_answers(b, {"delay": 0.8, "drop": 0})
+    for _ in range(60):
+        await asyncio.sleep(0.1)
+        if not is_open(a):
+            break
+    assert not is_open(a)  # what the patch below is for
+    await b.close()
+
+
+async def test_tuned_consent_survives_long_round_trips_and_outages_but_still_expires() -> None:
+    tuning.apply(TuningConfig(consent_interval_s=0.1, consent_retransmissions=2, consent_timeout_s=2.5))
+    try:
+        a, b = await ice_pair()
+        link = {"delay": 0.8, "drop": 0}
+        slow_answers(b, link)
+        await asyncio.sleep(4.0)
+        assert is_open(a)
+        link["drop"] = 1  # an outage shorter than the timeout
+        await asyncio.sleep(1.5)
+        link["drop"] = 0
+        await asyncio.sleep(2.0)
+        assert is_open(a)
+        link["drop"] = 1  # the peer is gone for good
+        for _ in range(100):
+            await asyncio.sleep(0.1)
+            if not is_open(a):
+                break
+        assert not is_open(a)
+        await b.close()
+    finally:
+        tuning.restore()
