@@ -14,7 +14,6 @@ import secrets
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aioice import ice, stun
-from aiortc import rtcrtpreceiver, rtcrtpsender
+from aiortc import rtcrtpsender
 from aiortc.codecs import is_rtx
 from aiortc.codecs.base import Encoder
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters

@@ -21,7 +21,7 @@ from signaling.app import accounts_key, create_app
 from signaling.cli import add_server_options, server_config
 from station.run import add_station_options, run_station
 
-DEMO_DEVICES = ["contec-v7", "visomat-bp"]
+DEMO_DEVICES = ["contec-v7", "visomat-bp", "ble-thermometer"]
 SPECIALIST = "doctor"
 STATION_ID = "demo-clinic"
 

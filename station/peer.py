@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from aiortc import (
     RTCConfiguration, RTCDataChannel, RTCIceServer, RTCPeerConnection, RTCSessionDescription,
 )
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from devices.reading import Reading
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +43,7 @@ class PeerLink:
         self.peer_id = peer_id
         self.pc = RTCPeerConnection(ice_configuration(ice_servers))
         self.audio_frames_received = 0
+        self._vitals_sent: dict[tuple[str, str], Reading] = {}
         self._on_control = on_control
         self._tasks: set[asyncio.Task[None]] = set()
         if video is not None:
@@ -62,9 +66,17 @@ class PeerLink:
         if data.get("kind") == "answer" and isinstance(data.get("sdp"), str):
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=data["sdp"], type="answer"))
 
-    def send_vitals(self, payload: str) -> None:
-        if self.vitals.readyState == "open":
-            self.vitals.send(payload)
+    def send_vitals(self, latest: Iterable[Reading]) -> None:
+        """Send the readings of ``latest`` this member has not had yet (once its channel is open:
+        a member who joins late first gets the present value of every measure)."""
+        if self.vitals.readyState != "open":
+            return
+        fresh = [r for r in latest if self._vitals_sent.get((r.source, r.kind)) is not r]
+        if not fresh:
+            return
+        for reading in fresh:
+            self._vitals_sent[(reading.source, reading.kind)] = reading
+        self.vitals.send(json.dumps({"type": "readings", "sent": time.time(), "readings": [r.to_json() for r in fresh]}))
 
     def send_control(self, message: dict[str, Any]) -> None:
         if self.control.readyState == "open":

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -87,17 +86,10 @@ class Station:
     async def _push_vitals(self) -> None:
         """Send the latest value of each measure at VITALS_HZ: the vitals channel carries the
         present, not the history, so a congested link skips stale values instead of queueing."""
-        sent: dict[tuple[str, str], float] = {}
         while True:
             await asyncio.sleep(1 / VITALS_HZ)
-            fresh = [r for key, r in self.bus.latest.items() if sent.get(key) != r.time]
-            if not fresh or not self.peers:
-                continue
-            for reading in fresh:
-                sent[(reading.source, reading.kind.value)] = reading.time
-            payload = json.dumps({"type": "readings", "sent": time.time(), "readings": [r.to_json() for r in fresh]})
             for peer in self.peers.values():
-                peer.send_vitals(payload)
+                peer.send_vitals(self.bus.latest.values())
 
     async def _push_device_events(self) -> None:
         async for event in self.bus.subscribe():

@@ -131,10 +131,12 @@ class ContecV7Simulator(SerialSimulator):
 
 
 class VisomatSimulator(SerialSimulator):
-    """A Visomat Double Comfort that measures every ``interval_s`` and pushes its memory block."""
+    """A Visomat Double Comfort that measures every ``interval_s`` (the first time ``FIRST_AFTER_S``
+    after power-on, as a nurse would) and pushes its memory block after each measurement."""
 
     kind = "visomat-bp"
     interval_s = 20.0
+    FIRST_AFTER_S = 2.0
 
     def __init__(self, *, interval_s: float | None = None) -> None:
         super().__init__(interval_s=interval_s)
@@ -146,6 +148,7 @@ class VisomatSimulator(SerialSimulator):
                               76 + tick * 3 % 11, 66 + tick * 7 % 15)
 
     async def run(self) -> None:
+        await asyncio.sleep(min(self.FIRST_AFTER_S, self.interval_s))
         for tick in itertools.count():
             record = self.record(tick, datetime.now())
             self.records = [*self.records, record][-99:]

@@ -18,6 +18,9 @@ export class VitalsView {
   }
 
   add(reading) {
+    // A stored record (a cuff's memory, a device's backlog) never hides a newer value of its kind.
+    const previous = this.latest[reading.kind];
+    if (previous && reading.time < previous.time) return;
     this.latest[reading.kind] = reading;
     const set = (id, text, time) => {
       document.getElementById(id).textContent = text;
@@ -29,6 +32,10 @@ export class VitalsView {
     if (reading.kind === "systolic" || reading.kind === "diastolic") {
       const s = this.latest.systolic, d = this.latest.diastolic;
       set("bp", `${fmt(s && s.value)}/${fmt(d && d.value)}`, reading.time);
+    }
+    if (reading.kind === "body_temperature") {
+      set("temp", absent(reading) || reading.value.toFixed(1), reading.time);
+      document.getElementById("temp-unit").textContent = reading.unit === "[degF]" ? "°F" : "°C";
     }
     if (reading.kind === "spo2" || reading.kind === "pulse_rate") this.plot(reading);
   }

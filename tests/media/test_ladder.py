@@ -6,7 +6,7 @@ import pytest
 
 from devices.errors import LocalError
 from media.estimator import BandwidthEstimator, EstimatorConfig, ReceiverReport
-from media.ladder import RUNGS, Ladder, Rung
+from media.ladder import Ladder, Rung
 from tests.media.fluidlink import FluidLink
 
 
