@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+import math
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import WSMsgType, web
 
-from signaling.accounts import Accounts, Role
+from devices.errors import LocalError
+from signaling.accounts import Accounts, LoginThrottled, Principal, Role, Session
 from signaling.config import ServerConfig
 from signaling.hub import Hub
 from signaling.store import Store
@@ -21,6 +23,10 @@ CLOSE_UNAUTHORIZED = 4401
 # The transport-level cap sits well above the schema's cap so that an oversize message still
 # reaches the hub and gets an error reply instead of a dropped connection.
 TRANSPORT_MAX_BYTES = 4 * 1024 * 1024
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+PRINCIPAL_KEY = web.RequestKey("principal", Principal)
+SESSION_KEY = web.RequestKey("session", Session)
 
 config_key = web.AppKey("config", ServerConfig)
 store_key = web.AppKey("store", Store)
@@ -40,47 +46,98 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "members": len(request.app[hub_key].members)})
 
 
+def client_address(request: web.Request) -> str:
+    return request.remote or "unknown"
+
+
 async def login(request: web.Request) -> web.Response:
     try:
         body = await request.json()
         name, password = str(body["name"]), str(body["password"])
     except (ValueError, KeyError, TypeError):
         return error(400, "bad_request", "send JSON with name and password")
-    session = await request.app[accounts_key].login(name, password)
-    if session is None:
-        return error(401, "bad_credentials", "wrong user name or password")
-    principal = request.app[accounts_key].session(session)
-    assert principal is not None
-    response = web.json_response({"name": principal.name, "role": principal.role.value})
+    try:
+        session = await request.app[accounts_key].login(name, password, client_address(request))
+    except LoginThrottled as exc:
+        response = error(429, exc.code, exc.args[0])
+        response.headers["Retry-After"] = str(math.ceil(exc.retry_after))
+        return response
+    except LocalError as exc:
+        return error(401, exc.code, exc.args[0])
+    principal = session.principal
+    response = web.json_response({"name": principal.name, "role": principal.role.value, "csrf": session.csrf})
     response.set_cookie(
-        SESSION_COOKIE, session, httponly=True, samesite="Strict", secure=request.app[config_key].secure_cookies
+        SESSION_COOKIE, session.id, httponly=True, samesite="Strict", path="/",
+        secure=request.secure or request.app[config_key].secure_cookies, max_age=Accounts.SESSION_TTL_S,
     )
     return response
 
 
 async def logout(request: web.Request) -> web.Response:
-    request.app[accounts_key].logout(request.cookies.get(SESSION_COOKIE, ""))
+    session = request.get(SESSION_KEY)
+    if session is not None:
+        await request.app[accounts_key].logout(session.id)
     response = web.json_response({"ok": True})
-    response.del_cookie(SESSION_COOKIE)
+    response.del_cookie(SESSION_COOKIE, path="/")
     return response
 
 
 async def me(request: web.Request) -> web.Response:
-    principal = request.app[accounts_key].session(request.cookies.get(SESSION_COOKIE))
-    if principal is None:
+    session = request.get(SESSION_KEY)
+    if session is None:
         return error(401, "unauthorized", "log in first")
-    return web.json_response({"name": principal.name, "role": principal.role.value})
+    principal = session.principal
+    return web.json_response({"name": principal.name, "role": principal.role.value, "csrf": session.csrf})
+
+
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Routes that change state without a session: they need no CSRF token (login makes the session).
+CSRF_EXEMPT = frozenset({"/api/login"})
+
+
+@web.middleware
+async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Resolve who is asking (station Bearer token or session cookie) and enforce CSRF.
+
+    A session cookie rides along with any request the browser makes, even one a hostile page
+    triggers; so a state-changing request authenticated by cookie must also carry the session's
+    CSRF token in ``X-CSRF-Token``, which only our own page can read (from /api/login or /api/me).
+    Bearer-token requests are not sent by browsers on their own and need no CSRF token.
+    """
+    accounts = request.app[accounts_key]
+    auth = request.headers.get("Authorization", "")
+    principal: Principal | None = None
+    if auth.startswith("Bearer "):
+        principal = await accounts.station(auth.removeprefix("Bearer ").strip())
+    else:
+        session = await accounts.session(request.cookies.get(SESSION_COOKIE))
+        if session is not None:
+            if (request.method in UNSAFE_METHODS and request.path not in CSRF_EXEMPT
+                    and not session.csrf_ok(request.headers.get("X-CSRF-Token"))):
+                return error(403, "csrf", "missing or wrong X-CSRF-Token header")
+            request[SESSION_KEY] = session
+            principal = session.principal
+    if principal is not None:
+        request[PRINCIPAL_KEY] = principal
+    return await handler(request)
+
+
+def same_origin(request: web.Request) -> bool:
+    """A browser always sends Origin on a WebSocket handshake; it must be this server's."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True
+    return origin.split("://", 1)[-1] == request.host
 
 
 async def websocket(request: web.Request) -> web.WebSocketResponse:
     app = request.app
     ws = web.WebSocketResponse(heartbeat=app[config_key].heartbeat_s, max_msg_size=TRANSPORT_MAX_BYTES)
     await ws.prepare(request)
-    auth = request.headers.get("Authorization", "")
-    token = auth.removeprefix("Bearer ").strip() if auth.startswith("Bearer ") else None
-    principal = (
-        await app[accounts_key].station(token) if token else app[accounts_key].session(request.cookies.get(SESSION_COOKIE))
-    )
+    principal = request.get(PRINCIPAL_KEY)
+    if principal is not None and principal.role is not Role.STATION and not same_origin(request):
+        # Cross-site WebSocket hijacking: another site's page opening /ws with our cookie.
+        principal = None
     if principal is None:
         await ws.send_json({"type": "error", "code": "unauthorized", "message": "valid credentials required"})
         await ws.close(code=CLOSE_UNAUTHORIZED, message=b"unauthorized")
@@ -107,7 +164,7 @@ async def _state(app: web.Application) -> AsyncIterator[None]:
     store = Store(config.db_url)
     await store.open()
     app[store_key] = store
-    app[accounts_key] = Accounts(store)
+    app[accounts_key] = Accounts(store, config.login_failures_per_s, config.login_failure_burst)
     app[hub_key] = Hub(store, config)
     yield
     for member in list(app[hub_key].members.values()):
@@ -116,7 +173,7 @@ async def _state(app: web.Application) -> AsyncIterator[None]:
 
 
 def create_app(config: ServerConfig) -> web.Application:
-    app = web.Application(client_max_size=1024 * 1024)
+    app = web.Application(client_max_size=1024 * 1024, middlewares=[authenticate])
     app[config_key] = config
     app.cleanup_ctx.append(_state)
     app.router.add_get("/", index)

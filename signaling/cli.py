@@ -55,11 +55,14 @@ def admin_main(argv: Sequence[str]) -> int:
     token = sub.add_parser("create-station-token", help="issue an API token for a station")
     token.add_argument("station_id")
     token.add_argument("--label", default="")
+    revoke = sub.add_parser("revoke-station-token", help="revoke a station's tokens (all, or the one given)")
+    revoke.add_argument("station_id")
+    revoke.add_argument("--token", help="revoke only this token; by default every token of the station")
     args = parser.parse_args(argv)
     config = ServerConfig(data_dir=args.data_dir, database_url=args.database_url)
     config.data_dir.mkdir(parents=True, exist_ok=True)
 
-    async def run() -> None:
+    async def run() -> int:
         store = Store(config.db_url)
         await store.open()
         accounts = Accounts(store)
@@ -68,10 +71,15 @@ def admin_main(argv: Sequence[str]) -> int:
                 password = args.password or getpass.getpass(f"Password for {args.name}: ")
                 await accounts.create_user(args.name, password, Role(args.role))
                 print(f"user {args.name} ({args.role}) saved")
-            else:
+            elif args.action == "create-station-token":
                 print(await accounts.create_station_token(args.station_id, args.label))
+            elif args.action == "revoke-station-token":
+                count = await accounts.revoke_station_tokens(args.station_id, args.token)
+                print(f"revoked {count} token(s) of station {args.station_id}")
+                if count == 0:
+                    return 1
+            return 0
         finally:
             await store.close()
 
-    asyncio.run(run())
-    return 0
+    return asyncio.run(run())

@@ -32,6 +32,10 @@ class ServerConfig:
     message_burst: int = 200
     heartbeat_s: float = 15.0
     secure_cookies: bool = False
+    # Failed logins allowed per user name at once, and how fast they come back (per second);
+    # an address gets four times as many.
+    login_failure_burst: int = 5
+    login_failures_per_s: float = 1 / 60
 
     @property
     def db_url(self) -> str:

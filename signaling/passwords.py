@@ -1,35 +1,33 @@
-"""Password and token hashing (stdlib scrypt; constant-time comparison)."""
+"""Password and token hashing.
+
+Passwords are hashed with argon2id (argon2-cffi's defaults follow RFC 9106's recommendations), so
+a stolen database costs an attacker memory-hard work per guess. Station tokens and session ids
+are 256-bit random values: a plain SHA-256 is enough for them and keeps each lookup cheap.
+"""
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
 import secrets
 
-_N, _R, _P = 2**14, 8, 1
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+_hasher = PasswordHasher()
 
 
 def hash_password(password: str) -> str:
-    salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, n=_N, r=_R, p=_P, dklen=32)
-    return "scrypt$" + base64.b64encode(salt).decode() + "$" + base64.b64encode(digest).decode()
+    return _hasher.hash(password)
 
 
 def verify_password(password: str, stored: str) -> bool:
     try:
-        scheme, salt_b64, digest_b64 = stored.split("$")
-    except ValueError:
+        return _hasher.verify(stored, password)
+    except (VerificationError, InvalidHashError):
         return False
-    if scheme != "scrypt":
-        return False
-    salt, digest = base64.b64decode(salt_b64), base64.b64decode(digest_b64)
-    candidate = hashlib.scrypt(password.encode(), salt=salt, n=_N, r=_R, p=_P, dklen=32)
-    return hmac.compare_digest(candidate, digest)
 
 
 def hash_token(token: str) -> str:
-    """Station API tokens are long and random: a plain SHA-256 is the right (fast) hash."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 

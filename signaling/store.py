@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from sqlalchemy import (
-    JSON, Boolean, Column, Float, ForeignKey, Integer, MetaData, String, Table, Text, insert, select, update,
+    JSON, Boolean, Column, Float, ForeignKey, Integer, MetaData, String, Table, Text, delete, insert, select, update,
 )
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -28,6 +28,14 @@ station_tokens = Table(
     Column("label", String(200), nullable=False),
     Column("revoked", Boolean, nullable=False, default=False),
     Column("created", Float, nullable=False),
+)
+
+sessions = Table(
+    "sessions", metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("user", String(64), ForeignKey("users.name", ondelete="CASCADE"), nullable=False, index=True),
+    Column("csrf", String(64), nullable=False),
+    Column("expires", Float, nullable=False),
 )
 
 consults = Table(
@@ -100,6 +108,37 @@ class Store:
                 )
             ).mappings().first()
             return dict(row) if row else None
+
+    async def revoke_station_tokens(self, station_id: str, token_hash: str | None = None) -> int:
+        """Revoke every token of ``station_id`` (or just the one with ``token_hash``); return how many."""
+        condition = station_tokens.c.station_id == station_id
+        if token_hash is not None:
+            condition = condition & (station_tokens.c.token_hash == token_hash)
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(station_tokens).where(condition, station_tokens.c.revoked.is_(False)).values(revoked=True)
+            )
+            return result.rowcount
+
+    async def put_session(self, id_hash: str, user: str, csrf: str, expires: float) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(delete(sessions).where(sessions.c.expires < time.time()))
+            await conn.execute(insert(sessions).values(id_hash=id_hash, user=user, csrf=csrf, expires=expires))
+
+    async def get_session(self, id_hash: str) -> dict[str, Any] | None:
+        """The live session with its user's current role, or None when unknown or expired."""
+        query = (
+            select(sessions.c.user, sessions.c.csrf, users.c.role)
+            .join(users, users.c.name == sessions.c.user)
+            .where(sessions.c.id_hash == id_hash, sessions.c.expires >= time.time())
+        )
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(query)).mappings().first()
+            return dict(row) if row else None
+
+    async def delete_session(self, id_hash: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(delete(sessions).where(sessions.c.id_hash == id_hash))
 
     async def save_consult(self, consult_id: str, station_id: str, priority: str, reason: str, state: str) -> None:
         now = time.time()

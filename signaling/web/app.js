@@ -43,8 +43,27 @@ $("login-form").addEventListener("submit", async (event) => {
   connect();
 });
 
+// State-changing requests carry the session's CSRF token (from /api/login or /api/me).
+function post(path, body) {
+  return fetch(path, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", "X-CSRF-Token": state.me ? state.me.csrf : "" },
+    body: JSON.stringify(body || {}),
+  });
+}
+
+$("logout-btn").addEventListener("click", async () => {
+  await post("/api/logout");
+  state.me = null;
+  if (state.ws) { state.ws.onclose = null; state.ws.close(); }
+  $("logout-btn").hidden = true;
+  $("who").textContent = "";
+  show("login-view");
+});
+
 function connect() {
   $("who").textContent = `${state.me.name} (${state.me.role})`;
+  $("logout-btn").hidden = false;
   show(state.consult ? "consult-view" : "room-view");
   const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`);
   state.ws = ws;
