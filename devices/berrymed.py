@@ -2,12 +2,12 @@
 
 Over BLE the packets arrive through the ISSC transparent-UART service, and notification
 boundaries do not line up with packet boundaries: :class:`BciDecoder` is a sans-I/O stream
-decoder that resynchronises on bit 7 and drops (and counts) bytes that cannot start a packet.
+decoder that resynchronises on bit 7 (:mod:`devices.syncbit`, shared with the legacy Contec
+stream) and drops (and counts) bytes that cannot start a packet.
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Self
 
@@ -15,8 +15,7 @@ from devices.errors import ProtocolError
 from devices.gatt.fields import collect, to_reading
 from devices.ieee11073 import Mder
 from devices.reading import Absent, Kind, Reading
-
-log = logging.getLogger(__name__)
+from devices.syncbit import SyncBitDecoder
 
 SERVICE = "49535343-fe7d-4ae5-8fa9-9fafd205e455"
 NOTIFY = "49535343-1e4d-4bd9-ba61-23c647249616"
@@ -78,40 +77,8 @@ class BciPacket:
                        to_reading(Kind.PULSE_RATE, pulse, "/min", time, source, self.status))
 
 
-class BciDecoder:
-    """Sans-I/O: feed any chunks with :meth:`receive_data`, take packets with :meth:`next_packet`."""
+class BciDecoder(SyncBitDecoder[BciPacket]):
+    """Sans-I/O BCI stream decoder (notification boundaries need not match packet boundaries)."""
 
     def __init__(self) -> None:
-        self._buffer = bytearray()
-        self.dropped_bytes = 0
-
-    def receive_data(self, data: bytes) -> None:
-        self._buffer += data
-
-    def next_packet(self) -> BciPacket | None:
-        """The next complete packet, or None until more data arrives."""
-        while True:
-            start = next((i for i, byte in enumerate(self._buffer) if byte & 0x80), len(self._buffer))
-            self._drop(start)
-            if len(self._buffer) < PACKET_SIZE:
-                return None
-            # A sync byte inside the candidate means the packet was cut short: restart there.
-            resync = next((i for i in range(1, PACKET_SIZE) if self._buffer[i] & 0x80), None)
-            if resync is not None:
-                self._drop(resync)
-                continue
-            packet = BciPacket.parse(bytes(self._buffer[:PACKET_SIZE]))
-            del self._buffer[:PACKET_SIZE]
-            return packet
-
-    def packets(self) -> list[BciPacket]:
-        out = []
-        while (packet := self.next_packet()) is not None:
-            out.append(packet)
-        return out
-
-    def _drop(self, count: int) -> None:
-        if count:
-            log.debug("BCI: dropped %d bytes while resynchronising", count)
-            self.dropped_bytes += count
-            del self._buffer[:count]
+        super().__init__(BciPacket.parse, PACKET_SIZE, "BCI")

@@ -15,7 +15,8 @@ from typing import Protocol
 
 from devices import berrymed, o2ring
 from devices.gatt import blood_pressure, glucose, heart_rate, plx, racp, thermometer, weight
-from devices.reading import Kind, Reading
+from devices.reading import Reading
+from devices.throttle import Throttle
 
 log = logging.getLogger(__name__)
 
@@ -67,27 +68,6 @@ class GattSession:
             log.debug("%s: %s %s", source, uuid, self.extra[uuid](data))
             return []
         return self.parsers[uuid](data).readings(time, source)
-
-
-class Throttle:
-    """Passes a reading when its value or status changed, or ``every_s`` after the last one passed.
-
-    High-rate streams (BerryMed at 100 Hz) would otherwise flood the reading bus and the outbox.
-    """
-
-    def __init__(self, every_s: float = 1.0) -> None:
-        self.every_s = every_s
-        self._last: dict[Kind, tuple[Reading, float]] = {}
-
-    def __call__(self, reading: Reading) -> bool:
-        previous = self._last.get(reading.kind)
-        if previous is not None:
-            old, passed_at = previous
-            same = (old.value, old.absent, old.status) == (reading.value, reading.absent, reading.status)
-            if same and reading.time - passed_at < self.every_s:
-                return False
-        self._last[reading.kind] = (reading, reading.time)
-        return True
 
 
 @dataclass

@@ -6,7 +6,9 @@ Two incompatible firmware generations exist:
   its type (bit 7 clear); byte 1 holds bit 7 of each later byte (bit *i* for byte *i* + 2); every
   later byte is sent with bit 7 set. Real-time data is type 0x01, 9 bytes, about 60 per second,
   and only flows after the host sends command 0xA1. Host commands are type 0x7D packets.
-* **legacy** (19200 8O1): a one-way 5-byte stream; byte 0 carries the sync bit 7.
+* **legacy** (19200 8O1): a one-way stream of 5-byte packets, about 60 per second; byte 0
+  carries the sync bit 7 (framed by :mod:`devices.syncbit`, as BerryMed BCI is). Source:
+  atbrask/CMS50Dplus.
 
 Everything here is sans-I/O: decoders take bytes and give packets; :mod:`devices.serial_source`
 does the reading and writing.
@@ -23,6 +25,7 @@ from devices.errors import ProtocolError
 from devices.gatt.fields import collect, flag_names, to_reading
 from devices.ieee11073 import Mder
 from devices.reading import Absent, Kind, Reading
+from devices.syncbit import SyncBitDecoder
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +142,11 @@ class V7Decoder:
         self.dropped_bytes = 0
         self.skipped = 0
 
+    @property
+    def pending(self) -> int:
+        """Bytes held back as the start of a packet that has not fully arrived."""
+        return len(self._buffer)
+
     def receive_data(self, data: bytes) -> None:
         self._buffer += data
 
@@ -175,3 +183,68 @@ class V7Decoder:
             log.debug("Contec V7: dropped %d bytes while resynchronising", count)
             self.dropped_bytes += count
             del self._buffer[:count]
+
+
+LEGACY_SIZE = 5
+
+
+@dataclass(frozen=True, slots=True)
+class LegacyPacket:
+    """One packet of the legacy 5-byte stream (atbrask/CMS50Dplus).
+
+    Byte 0: bit 7 sync, bits 0-3 signal strength, bit 4 finger out, bit 5 SpO2 dropping, bit 6
+    pulse beep. Byte 1: pleth. Byte 2: bits 0-3 bar graph, bit 4 probe error, bit 5 searching,
+    bit 6 bit 7 of the pulse rate. Byte 3: pulse rate bits 0-6. Byte 4: SpO2. As in V7.0, pulse
+    rate 0xFF and SpO2 0x7F mean "no reading".
+    """
+
+    signal_strength: int = 0  # 0-15
+    finger_out: bool = False
+    spo2_dropping: bool = False
+    pulse_beep: bool = False
+    pleth: int = 0  # 0-127
+    bargraph: int = 0  # 0-15
+    probe_error: bool = False
+    searching: bool = False
+    pulse_rate: int = INVALID_PULSE_RATE  # 0-255
+    spo2: int = INVALID_SPO2  # 0-127
+
+    @classmethod
+    def parse(cls, data: bytes) -> Self:
+        if len(data) != LEGACY_SIZE:
+            raise ProtocolError(f"Contec legacy packet needs {LEGACY_SIZE} bytes, got {len(data)}")
+        if not data[0] & 0x80:
+            raise ProtocolError(f"Contec legacy packet byte 0 ({data[0]:#04x}) lacks the sync bit 7")
+        for index in range(1, LEGACY_SIZE):
+            if data[index] & 0x80:
+                raise ProtocolError(f"Contec legacy packet byte {index} ({data[index]:#04x}) has bit 7 set")
+        head, pleth, bar, pulse_low, spo2 = data
+        return cls(signal_strength=head & 0x0F, finger_out=bool(head & 0x10), spo2_dropping=bool(head & 0x20),
+                   pulse_beep=bool(head & 0x40), pleth=pleth, bargraph=bar & 0x0F, probe_error=bool(bar & 0x10),
+                   searching=bool(bar & 0x20), pulse_rate=(bar & 0x40) << 1 | pulse_low, spo2=spo2)
+
+    def __bytes__(self) -> bytes:
+        head = (0x80 | self.signal_strength | self.finger_out << 4 | self.spo2_dropping << 5
+                | self.pulse_beep << 6)
+        bar = self.bargraph | self.probe_error << 4 | self.searching << 5 | (self.pulse_rate & 0x80) >> 1
+        return bytes([head, self.pleth, bar, self.pulse_rate & 0x7F, self.spo2])
+
+    @property
+    def status(self) -> frozenset[str]:
+        flags = {"finger_out": self.finger_out, "spo2_dropping": self.spo2_dropping,
+                 "probe_error": self.probe_error, "searching": self.searching}
+        return frozenset(name for name, on in flags.items() if on)
+
+    def readings(self, time: float, source: str) -> list[Reading]:
+        nan = Mder.special(Absent.NAN)
+        spo2 = nan if self.spo2 == INVALID_SPO2 else Mder(self.spo2)
+        pulse = nan if self.pulse_rate == INVALID_PULSE_RATE else Mder(self.pulse_rate)
+        return collect(to_reading(Kind.SPO2, spo2, "%", time, source, self.status),
+                       to_reading(Kind.PULSE_RATE, pulse, "/min", time, source, self.status))
+
+
+class LegacyDecoder(SyncBitDecoder[LegacyPacket]):
+    """Sans-I/O decoder of the legacy stream: any chunking, resynchronising on the sync bit."""
+
+    def __init__(self) -> None:
+        super().__init__(LegacyPacket.parse, LEGACY_SIZE, "Contec legacy")

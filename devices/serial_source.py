@@ -32,12 +32,14 @@ class SerialSource:
 
     ``port`` is a device path; give a stable one (``/dev/serial/by-id/...``) so that a replugged
     cable is found again. ``opener`` is ``serial.Serial`` unless a test needs another
-    pyserial-compatible class (e.g. ``serial.serial_for_url``).
+    pyserial-compatible class (e.g. ``serial.serial_for_url``). ``session`` makes the per-connection
+    protocol session (default: the kind's profile; tests shorten a profile's timers with it).
     """
 
     def __init__(self, kind: str, port: str, *, clock: Callable[[], float] = wall.time,
                  backoff: Backoff | None = None, read_timeout_s: float = 0.1,
-                 opener: Callable[..., Any] = serial.Serial) -> None:
+                 opener: Callable[..., Any] = serial.Serial,
+                 session: Callable[[], SerialSession] | None = None) -> None:
         if kind not in SERIAL_PROFILES:
             raise LocalError(f"unknown serial device kind {kind!r}; known: {', '.join(SERIAL_PROFILES)}",
                              code="unknown_device")
@@ -47,6 +49,7 @@ class SerialSource:
         self._backoff = backoff or Backoff()
         self._read_timeout_s = read_timeout_s
         self._opener = opener
+        self._session = session or SERIAL_PROFILES[kind]
 
     @property
     def name(self) -> str:
@@ -56,7 +59,7 @@ class SerialSource:
         return reconnecting(self.name, self._connect, clock=self._clock, backoff=self._backoff)
 
     async def _connect(self) -> _SerialConnection:
-        session = SERIAL_PROFILES[self.kind]()
+        session = self._session()
         line = session.settings
         try:
             port = await asyncio.to_thread(

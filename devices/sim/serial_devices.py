@@ -12,9 +12,11 @@ import contextlib
 import itertools
 import math
 from collections import defaultdict
-from datetime import datetime
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from functools import partial
 
-from devices import contec, visomat
+from devices import contec, nonin, visomat
 from devices.errors import ProtocolError
 from devices.sim.serial_port import PtyPort
 
@@ -42,7 +44,7 @@ class SerialSimulator:
         return list(self._sent[kind])
 
     async def start(self) -> None:
-        self._port.replug()
+        self.replug()
         self._task = asyncio.create_task(self.run(), name=f"serial-sim {self.kind}")
 
     def unplug(self) -> None:
@@ -82,10 +84,10 @@ class ContecV7Simulator(SerialSimulator):
 
     kind = "contec-v7"
     interval_s = 1 / 60
-    STREAM_FOR_S = 30.0
 
-    def __init__(self, *, interval_s: float | None = None) -> None:
+    def __init__(self, *, interval_s: float | None = None, stream_for_s: float = 30.0) -> None:
         super().__init__(interval_s=interval_s)
+        self.stream_for_s = stream_for_s
         self._decoder = contec.V7Decoder()
         self._commands = bytearray()
         self.commands: list[int] = []  # host command codes, in order
@@ -109,7 +111,7 @@ class ContecV7Simulator(SerialSimulator):
             self.commands.append(data7[0])
             now = asyncio.get_running_loop().time()
             if data7[0] == contec.Command.START_REALTIME:
-                self._stream_until = now + self.STREAM_FOR_S
+                self._stream_until = now + self.stream_for_s
             elif data7[0] == contec.Command.STOP_REALTIME:
                 self._stream_until = now
 
@@ -127,6 +129,87 @@ class ContecV7Simulator(SerialSimulator):
                 packet = self.packet(tick)
                 self.send(bytes(packet), {"spo2": packet.spo2, "pulse_rate": packet.pulse_rate,
                                           "perfusion_index": packet.perfusion_index / 100})
+            await asyncio.sleep(self.interval_s)
+
+
+class ContecLegacySimulator(SerialSimulator):
+    """A CMS50D+ with legacy firmware: streams 60 packets/s from power-on, never listens."""
+
+    kind = "contec-legacy"
+    interval_s = 1 / 60
+
+    @staticmethod
+    def packet(tick: int) -> contec.LegacyPacket:
+        second = tick // 60
+        return contec.LegacyPacket(signal_strength=7, pleth=int(64 + 50 * math.sin(tick * 2 * math.pi / 50)),
+                                   bargraph=6, pulse_beep=tick % 50 == 0, pulse_rate=64 + second * 5 % 11,
+                                   spo2=96 + second % 4)
+
+    async def run(self) -> None:
+        for tick in itertools.count():
+            packet = self.packet(tick)
+            self.send(bytes(packet), {"spo2": packet.spo2, "pulse_rate": packet.pulse_rate})
+            await asyncio.sleep(self.interval_s)
+
+
+class NoninSimulator(SerialSimulator):
+    """A Nonin oximeter that powers on in ``data_format``. Within 5 s of power-on (plugging in)
+    it ACKs a select-format command and switches, later it NAKs; it ACKs set-time and stamps
+    DF13 spot-checks with that clock. ``interval_s`` paces DF2/DF7 packets (a real device sends
+    one every 1/3 s), DF8 frames (1 s) and DF13 spot-checks."""
+
+    SELECT_WINDOW_S = 5.0
+    INTERVALS = {nonin.DataFormat.DF2: 1 / 3, nonin.DataFormat.DF7: 1 / 3, nonin.DataFormat.DF8: 1.0,
+                 nonin.DataFormat.DF13: 5.0}
+
+    def __init__(self, data_format: nonin.DataFormat, *, interval_s: float | None = None) -> None:
+        self.kind = f"nonin-df{int(data_format)}"
+        self.data_format = data_format
+        super().__init__(interval_s=self.INTERVALS[data_format] if interval_s is None else interval_s)
+        self._commands = nonin.CommandDecoder()
+        self.commands: list[nonin.NoninCommand] = []  # accepted or not, in order
+        self._plugged_at = 0.0
+        self._clock_offset = timedelta()
+
+    def replug(self) -> None:
+        super().replug()
+        self._plugged_at = asyncio.get_running_loop().time()
+
+    def on_host_data(self, data: bytes) -> None:
+        self._commands.receive_data(data)
+        for command in self._commands.commands():
+            self.commands.append(command)
+            if isinstance(command, nonin.SetTime):
+                self._clock_offset = command.when - datetime.now()
+                self.send(bytes([nonin.ACK]), {})
+            elif asyncio.get_running_loop().time() - self._plugged_at <= self.SELECT_WINDOW_S:
+                self.data_format = command.data_format
+                self.send(bytes([nonin.ACK]), {})
+            else:
+                self.send(bytes([nonin.NAK]), {})
+
+    @staticmethod
+    def values(tick: int) -> tuple[int, int]:
+        """Heart rate and SpO2 at ``tick``."""
+        return 66 + tick * 5 % 17, 95 + tick % 5
+
+    def frames(self, tick: int) -> bytes:
+        """What the device sends at ``tick`` in its current format."""
+        heart_rate, spo2 = self.values(tick)
+        if self.data_format is nonin.DataFormat.DF8:
+            return bytes(nonin.Df8Frame(heart_rate=heart_rate, spo2=spo2))
+        if self.data_format is nonin.DataFormat.DF13:
+            taken = (datetime.now() + self._clock_offset).replace(microsecond=0)
+            return bytes(nonin.Df13Packet(taken, 1 << 9, heart_rate, spo2))
+        frame = nonin.Df2Frame if self.data_format is nonin.DataFormat.DF2 else nonin.Df7Frame
+        floats = nonin.packet_floats(heart_rate, spo2)
+        return b"".join(bytes(frame(0x80 | (number == 0), int(60 + 40 * math.sin(number / 4)), value))
+                        for number, value in enumerate(floats))
+
+    async def run(self) -> None:
+        for tick in itertools.count():
+            heart_rate, spo2 = self.values(tick)
+            self.send(self.frames(tick), {"spo2": spo2, "pulse_rate": heart_rate})
             await asyncio.sleep(self.interval_s)
 
 
@@ -158,7 +241,9 @@ class VisomatSimulator(SerialSimulator):
             await asyncio.sleep(self.interval_s)
 
 
-SERIAL_SIMULATORS: dict[str, type[SerialSimulator]] = {
+SERIAL_SIMULATORS: dict[str, Callable[..., SerialSimulator]] = {
     "contec-v7": ContecV7Simulator,
     "visomat-bp": VisomatSimulator,
+    "contec-legacy": ContecLegacySimulator,
+    **{f"nonin-df{int(data_format)}": partial(NoninSimulator, data_format) for data_format in nonin.DataFormat},
 }

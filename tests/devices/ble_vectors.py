@@ -1,4 +1,4 @@
-"""The BLE and IEEE 11073 entries of the shared device vectors (copied from design/vectors/devices.json)."""
+"""The shared device vectors (a copy of design/vectors/devices.json, so a clean clone has them)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-VECTORS: list[dict[str, Any]] = json.loads((Path(__file__).parent / "ble_vectors.json").read_text())
+VECTORS: list[dict[str, Any]] = json.loads((Path(__file__).parent / "devices.json").read_text())
 
 
 def vectors(characteristic_prefix: str) -> list[dict[str, Any]]:
