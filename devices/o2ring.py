@@ -159,6 +159,11 @@ class O2Decoder:
         self._buffer = bytearray()
         self.dropped_bytes = 0
 
+    @property
+    def pending(self) -> int:
+        """Bytes held back as the start of a frame that has not fully arrived."""
+        return len(self._buffer)
+
     def receive_data(self, data: bytes) -> None:
         self._buffer += data
 
