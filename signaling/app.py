@@ -10,6 +10,7 @@ from pathlib import Path
 from aiohttp import WSMsgType, web
 
 from devices.errors import LocalError
+from signaling import linkcheck, stills
 from signaling.accounts import Accounts, LoginThrottled, Principal, Role, Session
 from signaling.config import ServerConfig
 from signaling.hub import Hub
@@ -122,6 +123,11 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     return await handler(request)
 
 
+def principal_of(request: web.Request) -> Principal | None:
+    """Who is asking, as the ``authenticate`` middleware resolved it; None if nobody known."""
+    return request.get(PRINCIPAL_KEY)
+
+
 def same_origin(request: web.Request) -> bool:
     """A browser always sends Origin on a WebSocket handshake; it must be this server's."""
     origin = request.headers.get("Origin")
@@ -183,6 +189,8 @@ def create_app(config: ServerConfig) -> web.Application:
     app.router.add_get("/api/me", me)
     app.router.add_get("/ws", websocket)
     app.router.add_static("/static/", WEB_DIR)
+    linkcheck.setup(app, principal_of)
+    stills.setup(app, principal_of, lambda: app[store_key], config.data_dir)
     return app
 
 

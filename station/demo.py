@@ -40,7 +40,7 @@ async def demo(args: argparse.Namespace) -> None:
         url = f"http://{'localhost' if args.host in ('127.0.0.1', '0.0.0.0') else args.host}:{args.port}/"
         print(
             f"\nFarlink demo is running.\n"
-            f"  Open:      {url}\n"
+            f"  Open:      {url}  (the specialist's page)\n"
             f"  User name: {SPECIALIST}\n"
             f"  Password:  {password}\n"
             f"  Station '{STATION_ID}' with simulated {', '.join(args.simulate)} is waiting for you.\n"
@@ -58,7 +58,8 @@ def main(argv: Sequence[str]) -> int:
     add_server_options(parser)
     add_station_options(parser)
     parser.add_argument("--password", help="the demo specialist's password (default: random, printed)")
-    parser.set_defaults(data_dir=Path("data"), reason="Demo consult: please review vitals")
+    parser.set_defaults(data_dir=Path("data"), station_dir=Path("data/station"),
+                        reason="Demo consult: please review vitals")
     args = parser.parse_args(argv)
     args.simulate = args.simulate or list(DEMO_DEVICES)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

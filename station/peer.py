@@ -15,6 +15,9 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from devices.reading import Reading
+from station.filechannel import LABEL as FILES_LABEL
+from station.filechannel import FileSender
+from station.stills import StillStore
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +42,7 @@ class PeerLink:
         video: MediaStreamTrack | None,
         audio: MediaStreamTrack | None,
         on_control: Callable[[PeerLink, dict[str, Any]], Awaitable[None]],
+        stills: StillStore | None = None,
     ) -> None:
         self.peer_id = peer_id
         self.pc = RTCPeerConnection(ice_configuration(ice_servers))
@@ -55,6 +59,7 @@ class PeerLink:
         self.vitals: RTCDataChannel = self.pc.createDataChannel("vitals", ordered=False, maxRetransmits=0)
         self.control: RTCDataChannel = self.pc.createDataChannel("control")
         self.control.on("message", self._control_message)
+        self.files = FileSender(self.pc.createDataChannel(FILES_LABEL), stills) if stills is not None else None
         self.pc.on("track", self._track)
 
     async def offer(self) -> dict[str, str]:
@@ -83,6 +88,8 @@ class PeerLink:
             self.control.send(json.dumps(message))
 
     async def close(self) -> None:
+        if self.files is not None:
+            self.files.close()
         for task in self._tasks:
             task.cancel()
         await self.pc.close()

@@ -7,6 +7,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
+from pathlib import Path
 
 from aiortc.mediastreams import MediaStreamTrack
 
@@ -14,6 +15,7 @@ from devices.catalog import open_source, start_simulator
 from devices.source import DeviceSource
 from media.capture import open_camera, open_microphone
 from media.pattern import TestPatternTrack, ToneTrack
+from station.local_page import start_local_page
 from station.runtime import ConsultRequest, Station, StationSetup
 
 
@@ -27,6 +29,10 @@ def add_station_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--priority", default="routine", choices=["emergency", "urgent", "routine"])
     parser.add_argument("--reason", default="Consult requested")
     parser.add_argument("--no-request", action="store_true", help="connect but do not ask for a consult")
+    parser.add_argument("--station-dir", type=Path, default=Path("station-data"),
+                        help="where the station keeps stills until the server has them (default ./station-data)")
+    parser.add_argument("--page-host", default="127.0.0.1", help="address of the staff page (default 127.0.0.1)")
+    parser.add_argument("--page-port", type=int, default=8090, help="port of the staff page (default 8090; 0: any)")
 
 
 def media_tracks(args: argparse.Namespace, label: str) -> tuple[MediaStreamTrack, MediaStreamTrack]:
@@ -50,7 +56,10 @@ async def run_station(args: argparse.Namespace, server: str, token: str, label: 
         video, audio = media_tracks(args, label)
         request = None if args.no_request else ConsultRequest(priority=args.priority, reason=args.reason)
         station = Station(StationSetup(server=server, token=token, video=video, audio=audio,
-                                       sources=sources, request=request))
+                                       sources=sources, request=request, data_dir=args.station_dir))
+        runner, url = await start_local_page(station, args.page_host, args.page_port)
+        stack.push_async_callback(runner.cleanup)
+        print(f"Station page for the clinic staff: {url}", flush=True)
         await station.run()
 
 

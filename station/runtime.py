@@ -7,20 +7,36 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
+import av
 from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamTrack
 
+from devices.errors import LocalError
 from devices.reading import Reading
+from media.stills import encode_jpeg
 from devices.source import DeviceSource, Gap, StateChange
 from station.bus import ReadingBus
+from station.linkcheck import LinkCheck
 from station.peer import PeerLink
 from station.signaling_client import SignalingClient
+from station.stills import Still, StillStore
+from station.upload import StillUploader
 
 log = logging.getLogger(__name__)
 
 VITALS_HZ = 5.0
+
+
+class ConsultPhase(StrEnum):
+    """The consult as the clinic staff see it."""
+
+    NONE = "none"
+    WAITING = "waiting"
+    LIVE = "live"
 
 
 @dataclass
@@ -38,6 +54,7 @@ class StationSetup:
     audio: MediaStreamTrack | None
     sources: list[DeviceSource] = field(default_factory=list)
     request: ConsultRequest | None = field(default_factory=ConsultRequest)
+    data_dir: Path | None = None  # where stills are kept until the server has them; None: no stills
 
 
 class Station:
@@ -49,7 +66,11 @@ class Station:
         self.client = SignalingClient(setup.server, setup.token, self._on_message)
         self.peers: dict[str, PeerLink] = {}
         self.consult_id: str | None = None
+        self.consult_state = ConsultPhase.NONE
+        self.queue_position: tuple[int, int] | None = None
         self.chat_log: list[dict[str, Any]] = []
+        self.link_check: LinkCheck | None = None  # the last pre-call check: its profile is where a call starts
+        self.stills = StillStore(setup.data_dir / "stills") if setup.data_dir is not None else None
         self.on_chat: Callable[[dict[str, Any]], None] | None = None
         self._relay = MediaRelay()
         self._ice_servers: list[dict[str, Any]] = []
@@ -59,6 +80,10 @@ class Station:
         tasks = [asyncio.create_task(self._read(source)) for source in self.setup.sources]
         tasks.append(asyncio.create_task(self._push_vitals()))
         tasks.append(asyncio.create_task(self._push_device_events()))
+        if self.stills is not None:
+            uploader = StillUploader(self.setup.server, self.setup.token, self.stills,
+                                     paused=lambda: self.consult_state is ConsultPhase.LIVE)
+            tasks.append(asyncio.create_task(uploader.run()))
         try:
             await self.client.run()
         finally:
@@ -73,9 +98,43 @@ class Station:
         for peer in self.peers.values():
             peer.send_control(message)
 
-    async def request_consult(self, priority: str, reason: str) -> None:
+    async def request_consult(self, priority: str, reason: str) -> bool:
+        """Ask for a specialist; False when the server cannot be reached right now."""
         vitals = [r.to_json() for r in self.bus.latest.values()]
-        await self.client.send({"type": "request_consult", "priority": priority, "reason": reason, "vitals": vitals})
+        return await self.client.send(
+            {"type": "request_consult", "priority": priority, "reason": reason, "vitals": vitals})
+
+    @property
+    def name(self) -> str:
+        """The station id the server knows it by (empty until the first welcome)."""
+        return self._name
+
+    async def take_still(self, by: str) -> Still:
+        """A full-resolution still: stored first, then offered to every member of a live consult."""
+        if self.stills is None:
+            raise LocalError("this station has no data directory for stills", code="no_store")
+        frame = await self.snapshot()
+        if frame is None:
+            raise LocalError("this station has no camera", code="no_camera")
+        data = await asyncio.to_thread(encode_jpeg, frame)
+        still = self.stills.add(data, consult=self.consult_id, by=by, width=frame.width, height=frame.height)
+        log.info("still %s taken (%d bytes, %dx%d) for %s", still.id, still.size, still.width, still.height, by)
+        for peer in self.peers.values():
+            if peer.files is not None:
+                peer.files.offer(still)
+        return still
+
+    async def snapshot(self) -> av.VideoFrame | None:
+        """One current frame of the station's own camera at full resolution (self-view, stills)."""
+        if self.setup.video is None:
+            return None
+        track = self._relay.subscribe(self.setup.video, buffered=False)
+        try:
+            frame = await track.recv()
+        finally:
+            track.stop()
+        assert isinstance(frame, av.VideoFrame)
+        return frame
 
     # -- devices ----------------------------------------------------------------------------
 
@@ -114,15 +173,23 @@ class Station:
                 await self.request_consult(self.setup.request.priority, self.setup.request.reason)
         elif kind == "consult_requested":
             self.consult_id = message["consult"]["id"]
+            self.consult_state = ConsultPhase.WAITING
             log.info("consult %s requested; waiting for a specialist", self.consult_id)
         elif kind == "queue_position":
+            self.queue_position = (message["position"], message["of"])
             log.info("waiting: position %s of %s", message["position"], message["of"])
         elif kind == "joined":
             self.consult_id = message["consult"]["id"]
+            live = message["consult"]["state"] == "live"
+            self.consult_state = ConsultPhase.LIVE if live else ConsultPhase.WAITING
+            if live:
+                self.queue_position = None
             for peer in message.get("peers", []):
                 if peer["role"] != "station":
                     await self._open_peer(peer["id"])
         elif kind == "peer_joined" and message["peer"]["role"] != "station":
+            self.consult_state = ConsultPhase.LIVE
+            self.queue_position = None
             await self._open_peer(message["peer"]["id"])
         elif kind == "peer_left":
             peer = self.peers.pop(message["peer"], None)
@@ -133,6 +200,8 @@ class Station:
         elif kind == "consult_ended":
             log.info("consult %s ended: %s", message["consult"], message.get("reason"))
             self.consult_id = None
+            self.consult_state = ConsultPhase.NONE
+            self.queue_position = None
             await self._close_peers()
             request = self.setup.request
             if request is not None and request.again_after_s is not None:
@@ -146,12 +215,17 @@ class Station:
             await self.peers.pop(peer_id).close()
         video = self._relay.subscribe(self.setup.video) if self.setup.video is not None else None
         audio = self._relay.subscribe(self.setup.audio) if self.setup.audio is not None else None
-        peer = PeerLink(peer_id, self._ice_servers, video, audio, self._on_control)
+        peer = PeerLink(peer_id, self._ice_servers, video, audio, self._on_control, self.stills)
         self.peers[peer_id] = peer
         offer = await peer.offer()
         await self.client.send({"type": "signal", "consult": self.consult_id, "to": peer_id, "data": offer})
 
     async def _on_control(self, peer: PeerLink, message: dict[str, Any]) -> None:
+        if message.get("type") == "still_request":
+            try:
+                await self.take_still("specialist")
+            except LocalError as exc:
+                peer.send_control({"type": "error", "code": exc.code, "message": exc.args[0]})
         if message.get("type") == "chat" and isinstance(message.get("text"), str):
             entry = {"type": "chat", "text": message["text"][:2000], "from": str(message.get("from", peer.peer_id)),
                      "time": time.time()}
