@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,6 +14,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from media import timecode
 from media.pattern import ToneTrack
+from station.filechannel import parse_chunk
 from station.peer import ice_configuration
 
 
@@ -26,18 +28,30 @@ class SpecialistPeer:
     readings: list[dict[str, Any]] = field(default_factory=list)
     control: list[dict[str, Any]] = field(default_factory=list)
     consult: dict[str, Any] | None = None
+    # The files channel, receiver side (as the specialist page does it): offers, bytes so far,
+    # verified files, and every offset we asked the station to resume from.
+    offers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    partial: dict[str, bytearray] = field(default_factory=dict)
+    files: dict[str, bytes] = field(default_factory=dict)
+    resumed_from: list[int] = field(default_factory=list)
+    # Fault injection: after this many bytes of a file the link "goes dark" (nothing more is
+    # taken in or acknowledged) until the test drops the connection with reconnect().
+    files_blackout_after: int | None = None
 
     async def __aenter__(self) -> SpecialistPeer:
         self.session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
         async with self.session.post(self.url + "api/login", json={"name": self.name, "password": self.password}) as res:
             res.raise_for_status()
+        await self._connect()
+        return self
+
+    async def _connect(self) -> None:
         self.ws = await self.session.ws_connect(self.url + "ws")
         self.pc: RTCPeerConnection | None = None
         self.channels: dict[str, Any] = {}
         self.ice: list[dict[str, Any]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._reader = asyncio.create_task(self._read())
-        return self
 
     async def __aexit__(self, *exc: object) -> None:
         self._reader.cancel()
@@ -53,6 +67,24 @@ class SpecialistPeer:
         consult_id = await asyncio.wait_for(self._room, timeout)
         await self.ws.send_json({"type": "join", "consult": consult_id})
         return {"id": consult_id}
+
+    async def reconnect(self) -> None:
+        """Drop the peer connection and the WebSocket (the specialist's network died), then
+        come back and rejoin the consult, as the page does after an outage."""
+        consult = self.consult
+        assert consult is not None
+        self._reader.cancel()
+        for task in self._tasks:
+            task.cancel()
+        if self.pc is not None:
+            await self.pc.close()
+        await self.ws.close()
+        self.files_blackout_after = None
+        await self._connect()
+        await self.ws.send_json({"type": "join", "consult": consult["id"]})
+
+    async def send_control(self, message: dict[str, Any]) -> None:
+        self.channels["control"].send(json.dumps(message))
 
     async def send_chat(self, text: str) -> None:
         self.channels["control"].send(json.dumps({"type": "chat", "text": text, "from": self.name}))
@@ -95,7 +127,10 @@ class SpecialistPeer:
             self.channels[channel.label] = channel
 
             @channel.on("message")
-            def on_message(raw: str) -> None:
+            def on_message(raw: str | bytes) -> None:
+                if channel.label == "files":
+                    self._file_message(channel, raw)
+                    return
                 message = json.loads(raw)
                 if channel.label == "vitals":
                     self.readings.extend(message["readings"])
@@ -119,3 +154,31 @@ class SpecialistPeer:
                     self.frame_times.append(stamp)
         except MediaStreamError:
             return
+
+    def _file_message(self, channel: Any, raw: str | bytes) -> None:
+        if isinstance(raw, str):
+            offer = json.loads(raw)
+            if offer["id"] in self.files:
+                channel.send(json.dumps({"type": "done", "id": offer["id"]}))
+                return
+            self.offers[offer["id"]] = offer
+            have = len(self.partial.setdefault(offer["id"], bytearray()))
+            self.resumed_from.append(have)
+            channel.send(json.dumps({"type": "resume", "id": offer["id"], "offset": have}))
+            return
+        still_id, offset, data = parse_chunk(raw)
+        buffer = self.partial.get(still_id)
+        if buffer is None or offset != len(buffer):
+            return
+        if self.files_blackout_after is not None and len(buffer) >= self.files_blackout_after:
+            return
+        buffer.extend(data)
+        channel.send(json.dumps({"type": "ack", "id": still_id, "offset": len(buffer)}))
+        offer = self.offers[still_id]
+        if len(buffer) == offer["size"]:
+            if hashlib.sha256(buffer).hexdigest() == offer["sha256"]:
+                self.files[still_id] = bytes(self.partial.pop(still_id))
+                channel.send(json.dumps({"type": "done", "id": still_id}))
+            else:
+                self.partial[still_id] = bytearray()
+                channel.send(json.dumps({"type": "resume", "id": still_id, "offset": 0}))

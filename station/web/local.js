@@ -1,5 +1,5 @@
 // The station page: what the station is doing, in the staff's language, refreshed every second.
-import { LANGUAGES, pickLanguage, translator } from "/static/i18n.js";
+import { LANGUAGES, WORDS, pickLanguage, translator } from "/static/i18n.js";
 
 const $ = (id) => document.getElementById(id);
 const state = { status: null, lang: null, t: null, checking: false };
@@ -60,6 +60,9 @@ function renderLink(link) {
   $("check-btn").disabled = state.checking;
 }
 
+const KIND_ORDER = Object.keys(WORDS.en.kinds); // clinical order: oxygen, pulse, blood pressure, ...
+const byKind = (a, b) => KIND_ORDER.indexOf(a.kind) - KIND_ORDER.indexOf(b.kind);
+
 function renderDevices(devices) {
   const t = state.t;
   $("no-devices").hidden = devices.length > 0;
@@ -70,7 +73,7 @@ function renderDevices(devices) {
     head.append(element("span", "name", device.source.split(":")[0]), element("span", "state", t(device.state)));
     item.append(head);
     if (device.readings.length === 0) item.append(element("div", "muted", t("no_reading")));
-    for (const reading of device.readings) {
+    for (const reading of [...device.readings].sort(byKind)) {
       const box = element("span", "reading");
       box.dataset.kind = reading.kind;
       const value = reading.value === null ? "--" : String(Math.round(reading.value * 10) / 10);

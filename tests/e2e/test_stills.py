@@ -1,0 +1,100 @@
+"""A full-resolution still crosses an outage intact: files channel during the consult, then the record."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from pathlib import Path
+
+import aiohttp
+import cv2
+import numpy as np
+
+from media.pattern import TestPatternTrack
+from station.filechannel import WINDOW
+from station.runtime import ConsultRequest, Station, StationSetup
+from tests.conftest import Server
+from tests.signaling.test_websocket import specialist_session
+from tests.specialist import SpecialistPeer
+
+BLACKOUT_AFTER = 40_000  # bytes of the still that get through before the specialist's link dies
+
+
+async def test_a_1080p_still_survives_a_dropped_connection_mid_transfer(server: Server, tmp_path: Path) -> None:
+    station = Station(StationSetup(
+        server=server.url, token=server.station_token,
+        video=TestPatternTrack(size=(1920, 1080), fps=5), audio=None,
+        request=ConsultRequest(priority="urgent", reason="wound", again_after_s=None),
+        data_dir=tmp_path / "station",
+    ))
+    station_task = asyncio.create_task(station.run())
+    try:
+        async with SpecialistPeer(server.url, *server.specialist) as doctor:
+            await doctor.join_first_waiting()
+            await doctor.wait_for(lambda: "control" in doctor.channels
+                                  and doctor.channels["control"].readyState == "open")
+            doctor.files_blackout_after = BLACKOUT_AFTER
+            await doctor.send_control({"type": "still_request"})
+            await doctor.wait_for(lambda: any(len(b) >= BLACKOUT_AFTER for b in doctor.partial.values()))
+            [still_id] = doctor.partial
+            offer = doctor.offers[still_id]
+            assert offer["size"] > BLACKOUT_AFTER + WINDOW, "the still must still be mid-transfer at the blackout"
+            assert still_id not in doctor.files
+            await doctor.reconnect()
+            await doctor.wait_for(lambda: still_id in doctor.files, timeout=30)
+
+            data = doctor.files[still_id]
+            first, *after_outage = doctor.resumed_from
+            assert first == 0 and after_outage and min(after_outage) >= BLACKOUT_AFTER  # resumed, not restarted
+            assert hashlib.sha256(data).hexdigest() == offer["sha256"]
+            image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+            assert image.shape[1] >= 1920 and image.shape[0] >= 1080
+            assert station.stills is not None
+            still = station.stills.get(still_id)
+            assert still is not None and still.shown and still.sent == still.size
+            assert station.stills.data(still) == data
+            assert still.consult == doctor.consult["id"]
+
+            # After the consult the station uploads the still into the consult record.
+            await doctor.ws.send_json({"type": "end", "consult": doctor.consult["id"]})
+            await doctor.wait_for(lambda: still.recorded, timeout=30)
+        async with await specialist_session(server) as session:
+            async with session.get(f"{server.url}api/consults/{still.consult}/stills") as res:
+                listed = await res.json()
+            assert [s["id"] for s in listed] == [still_id]
+            assert (listed[0]["width"], listed[0]["height"]) == (1920, 1080)
+            async with session.get(f"{server.url}api/stills/{still_id}") as res:
+                assert res.status == 200
+                assert await res.read() == data
+    finally:
+        station_task.cancel()
+        await asyncio.gather(station_task, return_exceptions=True)
+
+
+async def test_stills_taken_offline_are_kept_and_uploaded_when_the_server_returns(
+        server: Server, tmp_path: Path) -> None:
+    """Stored first: a still taken while the server is unreachable survives a station restart."""
+    setup = StationSetup(server="http://127.0.0.1:9/", token=server.station_token,
+                         video=TestPatternTrack(size=(1920, 1080), fps=5), audio=None, request=None,
+                         data_dir=tmp_path / "station")
+    offline = Station(setup)
+    still = await offline.take_still("staff")
+    assert offline.stills is not None and [s.id for s in offline.stills.pending()] == [still.id]
+
+    setup.server = server.url  # the station restarts, now with a reachable server
+    station = Station(setup)
+    assert station.stills is not None and [s.id for s in station.stills.pending()] == [still.id]
+    task = asyncio.create_task(station.run())
+    try:
+        for _ in range(300):
+            if not station.stills.pending():
+                break
+            await asyncio.sleep(0.1)
+        assert not station.stills.pending()
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {server.station_token}"}) as session:
+        async with session.get(f"{server.url}api/stills/{still.id}") as res:
+            assert res.status == 200
+            assert hashlib.sha256(await res.read()).hexdigest() == still.sha256

@@ -1,0 +1,101 @@
+"""The resumable still upload against a real server: offsets, resumption, checksum, caps, roles."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from typing import Any
+
+import aiohttp
+
+from signaling.stills import MAX_STILL_BYTES
+from tests.conftest import Server
+from tests.signaling.test_websocket import specialist_session
+
+
+def meta(data: bytes, **changes: Any) -> dict[str, Any]:
+    base = {"id": uuid.uuid4().hex, "name": "still.jpg", "mime": "image/jpeg", "size": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(), "width": 1920, "height": 1080, "taken": 1.0,
+            "by": "staff", "consult": None}
+    return {**base, **changes}
+
+
+def station_session(server: Server) -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(headers={"Authorization": f"Bearer {server.station_token}"})
+
+
+async def patch(session: aiohttp.ClientSession, server: Server, still_id: str, offset: int, body: bytes) -> tuple[int, dict]:
+    async with session.patch(f"{server.url}api/stills/{still_id}", data=body,
+                             headers={"Upload-Offset": str(offset)}) as res:
+        return res.status, await res.json()
+
+
+async def test_upload_resumes_from_the_server_offset_and_is_verified(server: Server) -> None:
+    data = os.urandom(300_000)
+    info = meta(data)
+    async with station_session(server) as station:
+        async with station.post(server.url + "api/stills", json=info) as res:
+            assert res.status == 201
+            assert await res.json() == {"id": info["id"], "offset": 0, "size": len(data), "complete": False}
+        status, body = await patch(station, server, info["id"], 0, data[:100_000])
+        assert (status, body["offset"], body["complete"]) == (200, 100_000, False)
+        # The station restarts and asks again: the server remembers where it was.
+        async with station.post(server.url + "api/stills", json=info) as res:
+            assert res.status == 200 and (await res.json())["offset"] == 100_000
+        # A stale offset is refused with the server's own offset.
+        status, body = await patch(station, server, info["id"], 0, data[:10])
+        assert status == 409 and body["error"]["code"] == "offset_mismatch" and body["error"]["offset"] == 100_000
+        status, body = await patch(station, server, info["id"], 100_000, data[100_000:])
+        assert (status, body["offset"], body["complete"]) == (200, len(data), True)
+    async with await specialist_session(server) as doctor:
+        async with doctor.get(f"{server.url}api/stills/{info['id']}") as res:
+            assert res.status == 200
+            assert hashlib.sha256(await res.read()).hexdigest() == info["sha256"]
+
+
+async def test_corrupted_bytes_never_enter_the_record(server: Server) -> None:
+    data = os.urandom(50_000)
+    info = meta(data)
+    async with station_session(server) as station:
+        async with station.post(server.url + "api/stills", json=info):
+            pass
+        status, body = await patch(station, server, info["id"], 0, b"x" + data[1:])
+        assert status == 422 and body["error"]["code"] == "checksum_mismatch" and body["error"]["offset"] == 0
+        status, body = await patch(station, server, info["id"], 0, data)
+        assert status == 200 and body["complete"]
+
+
+async def test_bad_uploads_get_clear_codes_and_the_server_keeps_running(server: Server) -> None:
+    data = os.urandom(1000)
+    async with station_session(server) as station:
+        async with station.post(server.url + "api/stills", json=meta(data, size=MAX_STILL_BYTES + 1)) as res:
+            assert res.status == 413 and (await res.json())["error"]["code"] == "too_large"
+        async with station.post(server.url + "api/stills", json=meta(data, sha256="nope")) as res:
+            assert res.status == 400 and (await res.json())["error"]["code"] == "bad_field"
+        async with station.post(server.url + "api/stills", data=b"\xff\x00garbage") as res:
+            assert res.status == 400 and (await res.json())["error"]["code"] == "bad_json"
+        info = meta(data)
+        async with station.post(server.url + "api/stills", json=info):
+            pass
+        status, body = await patch(station, server, info["id"], 0, data + b"more")
+        assert status == 413 and body["error"]["code"] == "too_large"
+        async with station.post(server.url + "api/stills", json={**info, "sha256": "0" * 64}) as res:
+            assert res.status == 409 and (await res.json())["error"]["code"] == "conflict"
+        async with station.post(server.url + "api/stills", json=meta(data, consult="no-such-consult")) as res:
+            assert res.status == 403 and (await res.json())["error"]["code"] == "not_member"
+        status, body = await patch(station, server, info["id"], 0, data)  # the refused bytes left nothing behind
+        assert status == 200 and body["complete"]
+    async with aiohttp.ClientSession() as anonymous:
+        async with anonymous.post(server.url + "api/stills", json=meta(data)) as res:
+            assert res.status == 401 and (await res.json())["error"]["code"] == "unauthorized"
+    async with await specialist_session(server) as doctor:
+        async with doctor.get(server.url + "api/me") as res:
+            csrf = (await res.json())["csrf"]
+        async with doctor.post(server.url + "api/stills", json=meta(data), headers={"X-CSRF-Token": csrf}) as res:
+            assert res.status == 403 and (await res.json())["error"]["code"] == "forbidden"
+        async with doctor.get(f"{server.url}api/stills/{uuid.uuid4().hex}") as res:
+            assert res.status == 404 and (await res.json())["error"]["code"] == "no_still"
+    async with aiohttp.ClientSession() as session:
+        async with session.get(server.url + "healthz") as res:
+            assert res.status == 200
