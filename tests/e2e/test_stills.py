@@ -51,7 +51,9 @@ async def test_a_1080p_still_survives_a_dropped_connection_mid_transfer(server: 
             assert image.shape[1] >= 1920 and image.shape[0] >= 1080
             assert station.stills is not None
             still = station.stills.get(still_id)
-            assert still is not None and still.shown and still.sent == still.size
+            assert still is not None
+            await doctor.wait_for(lambda: still.shown)  # the receiver's "done" reached the station
+            assert still.sent == still.size
             assert station.stills.data(still) == data
             assert still.consult == doctor.consult["id"]
 
