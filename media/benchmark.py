@@ -3,80 +3,108 @@
 Side "a" of the emulated link holds the station; side "b" holds the signaling server and the
 specialist (real headless Chromium, see ``bench_browser.py``). Everything runs as separate
 processes inside the emulator's network namespaces, started through the public ``farlink``
-commands, so what is measured is what a clinic runs.
+commands, so what is measured is what a clinic runs. ``bench/media.py`` runs every profile
+with both variants; ``farlink bench media --profile NAME --seconds N [--stock] --json FILE``
+runs one variant and writes one result object (a list when several profiles were asked for).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import secrets
+import socket
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from media.benchmetrics import Result, summarise, table
-from media.links import load_profiles
 from media.linkemu import LinkEmulator
+from media.links import LinkProfile, get_profile, load_profiles
 
 PORT = 8080
 USER = "bench"
-SERVER_GRACE_S = 40.0
+SERVER_START_S = 30.0
+JOIN_GRACE_S = 240.0  # how long the consult may take to reach the waiting room over a thin link
+AFTER_OUTAGE_S = 20.0
+VARIANTS = ("stock", "farlink")
+PYTHONPATH = str(Path(__file__).resolve().parents[1])
 
 
 def _farlink(*args: str) -> list[str]:
     return [sys.executable, "-m", "station.cli", *args]
 
 
+def run_seconds(profile: LinkProfile, seconds: float) -> float:
+    """A run must outlast the profile's last outage by AFTER_OUTAGE_S to see the recovery."""
+    ends = [start + length + AFTER_OUTAGE_S for start, length in profile.outages]
+    return max([seconds, *ends])
+
+
+def _wait_for_server(link: LinkEmulator, server: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + SERVER_START_S
+    while time.monotonic() < deadline and server.poll() is None:
+        with link.socket("b", socket.SOCK_STREAM) as probe:
+            if probe.connect_ex((link.b_addr, PORT)) == 0:
+                return
+        time.sleep(0.2)
+    raise RuntimeError("the signaling server did not start; see its log")
+
+
 def run_one(profile_name: str, variant: str, seconds: float, out_dir: Path) -> Result:
-    profile = load_profiles()[profile_name]
-    work = Path(tempfile.mkdtemp(prefix=f"farlink-bench-{profile_name}-"))
+    """One consult over the emulated link; the result row (``survived`` false if it never started)."""
+    profile = get_profile(profile_name)
+    seconds = run_seconds(profile, seconds)
+    work = Path(tempfile.mkdtemp(prefix=f"farlink-bench-{profile_name}-{variant}-"))
     data = work / "data"
-    password = secrets.token_urlsafe(8)
+    env = {**os.environ, "PYTHONPATH": PYTHONPATH}
+    password = secrets.token_urlsafe(12)
     subprocess.run(_farlink("admin", "--data-dir", str(data), "create-user", USER, "--password", password),
-                   check=True, stdout=subprocess.DEVNULL)
+                   check=True, stdout=subprocess.DEVNULL, env=env)
     token = subprocess.run(_farlink("admin", "--data-dir", str(data), "create-station-token", "bench-station"),
-                           check=True, capture_output=True, text=True).stdout.strip()
+                           check=True, capture_output=True, text=True, env=env).stdout.strip()
     probe_file = out_dir / f"{profile_name}-{variant}.probe.json"
+    probe_file.unlink(missing_ok=True)
+    load_before = os.getloadavg()[0]
     with LinkEmulator(profile) as link:
         url = f"http://{link.b_addr}:{PORT}/"
         logs = {name: open(work / f"{name}.log", "wb") for name in ("server", "station", "browser")}
-        server = link.popen("b", _farlink("serve", "--host", link.b_addr, "--port", str(PORT), "--data-dir", str(data)),
-                            stdout=logs["server"], stderr=subprocess.STDOUT)
-        station = link.popen("a", _farlink(
-            "station", "--server", url, "--token", token, "--media", variant,
-            "--simulate", "contec-v7", "--reason", f"benchmark {profile_name}"),
-            stdout=logs["station"], stderr=subprocess.STDOUT)
-        browser = link.popen("b", [sys.executable, "-m", "media.bench_browser", "--url", url, "--user", USER,
-                                   "--password", password, "--seconds", str(seconds), "--out", str(probe_file)],
-                             stdout=logs["browser"], stderr=subprocess.STDOUT)
         try:
-            browser.wait(timeout=seconds + SERVER_GRACE_S + 180)
+            server = link.popen("b", _farlink("serve", "--host", link.b_addr, "--port", str(PORT), "--data-dir", str(data)),
+                                stdout=logs["server"], stderr=subprocess.STDOUT, env=env)
+            _wait_for_server(link, server)
+            link.popen("a", _farlink("station", "--server", url, "--token", token, "--media", variant,
+                                     "--simulate", "contec-v7", "--reason", f"benchmark {profile_name}"),
+                       stdout=logs["station"], stderr=subprocess.STDOUT, env=env)
+            browser = link.popen("b", [sys.executable, "-m", "media.bench_browser", "--url", url, "--user", USER,
+                                       "--password", password, "--seconds", str(seconds), "--out", str(probe_file)],
+                                 stdout=logs["browser"], stderr=subprocess.STDOUT, env=env)
+            try:
+                browser.wait(timeout=seconds + JOIN_GRACE_S)
+            except subprocess.TimeoutExpired:
+                pass
+            counters = link.stats()
         finally:
-            for process in (browser, station, server):
-                if process.poll() is None:
-                    process.terminate()
-            for process in (browser, station, server):
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+            link.close()  # stops the processes before their logs close
             for log in logs.values():
                 log.close()
-        counters = link.stats()
-        started_ms = int(link.started_at * 1000)
-    if not probe_file.exists():
-        raise RuntimeError(f"the specialist recorded nothing; see logs in {work}")
-    probe = json.loads(probe_file.read_text())
+    probe = json.loads(probe_file.read_text()) if probe_file.exists() else None
+    if probe is None:
+        print(f"  the specialist recorded nothing; logs in {work}", file=sys.stderr)
+        probe = {"frames": [], "vitals": [], "stats": [], "joined_at": link.started_at}
     joined_ms = int(probe["joined_at"] * 1000)
     end_ms = joined_ms + int(seconds * 1000)
     outage_end = None
     if profile.outages:
-        start_s, length_s = profile.outages[0]
-        outage_end = started_ms + int((start_s + length_s) * 1000)
-    return summarise(profile_name, variant, probe, counters, joined_ms, end_ms, outage_end)
+        start_s, length_s = profile.outages[-1]
+        outage_end = int((link.started_at + start_s + length_s) * 1000)
+    result = summarise(profile_name, variant, probe, counters, joined_ms, end_ms, outage_end)
+    result.load_avg = [round(load_before, 2), round(os.getloadavg()[0], 2)]
+    return result
 
 
 def plot(results: list[Result], out_dir: Path) -> Path | None:
@@ -88,19 +116,23 @@ def plot(results: list[Result], out_dir: Path) -> Path | None:
         import matplotlib.pyplot as plt
     except ImportError:
         return None
-    profiles = sorted({r.profile for r in results})
+    profiles = list(dict.fromkeys(r.profile for r in results))
     fig, axes = plt.subplots(len(profiles), 2, figsize=(12, 3 * len(profiles)), squeeze=False)
     for row, name in zip(axes, profiles):
         for r in (r for r in results if r.profile == name):
-            probe = json.loads((out_dir / f"{r.profile}-{r.variant}.probe.json").read_text())
+            path = out_dir / f"{r.profile}-{r.variant}.probe.json"
+            if not path.exists():
+                continue
+            probe = json.loads(path.read_text())
             t0 = probe["joined_at"] * 1000
-            delays = [(f[0] - t0) / 1000 for f in probe["frames"] if f[3] is not None]
-            row[0].plot(delays, [f[3] for f in probe["frames"] if f[3] is not None], ".", ms=2, label=r.variant)
+            timed = [f for f in probe["frames"] if f[3] is not None]
+            row[0].plot([(f[0] - t0) / 1000 for f in timed], [f[3] for f in timed], ".", ms=2, label=r.variant)
             stats = probe["stats"]
             rates = [((b["t"] - t0) / 1000, (b["video"]["bytes"] - a["video"]["bytes"]) * 8 / (b["t"] - a["t"]))
                      for a, b in zip(stats, stats[1:]) if "video" in a and "video" in b and b["t"] > a["t"]]
             row[1].plot([x for x, _ in rates], [y for _, y in rates], label=r.variant)
         row[0].set_title(f"{name}: frame delay (ms)")
+        row[0].set_yscale("log")
         row[1].set_title(f"{name}: video kbit/s received")
         for ax in row:
             ax.set_xlabel("s since join")
@@ -108,34 +140,42 @@ def plot(results: list[Result], out_dir: Path) -> Path | None:
     fig.tight_layout()
     path = out_dir / "media.png"
     fig.savefig(path, dpi=90)
+    plt.close(fig)
     return path
 
 
-def main(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(prog="farlink bench media", description=__doc__)
-    parser.add_argument("--profile", action="append", help="link profile (repeatable; default: all)")
-    parser.add_argument("--seconds", type=float, default=60.0)
-    parser.add_argument("--stock", action="store_true", help="only stock aiortc settings")
-    parser.add_argument("--farlink", action="store_true", help="only Farlink's adaptive media")
-    parser.add_argument("--json", type=Path, help="write the result (one object, or a list for several runs)")
-    parser.add_argument("--out", type=Path, default=Path("bench/results"), help="probe data, plot, table")
-    args = parser.parse_args(argv)
-    profiles = args.profile or list(load_profiles())
-    variants = ["stock"] if args.stock else ["farlink"] if args.farlink else ["stock", "farlink"]
-    args.out.mkdir(parents=True, exist_ok=True)
+def run_suite(profiles: Sequence[str], variants: Sequence[str], seconds: float, out_dir: Path) -> list[Result]:
+    """Every profile with every variant, one after another; prints and saves the table, JSON, plot."""
+    for name in profiles:
+        get_profile(name)  # refuse a typo before the first long run
+    out_dir.mkdir(parents=True, exist_ok=True)
     results = []
     for name in profiles:
         for variant in variants:
-            print(f"running {name} / {variant} for {args.seconds:.0f} s ...", flush=True)
-            results.append(run_one(name, variant, args.seconds, args.out))
+            print(f"running {name} / {variant} for {run_seconds(get_profile(name), seconds):.0f} s ...", flush=True)
+            results.append(run_one(name, variant, seconds, out_dir))
             print(table(results[-1:]).splitlines()[-1], flush=True)
     print(table(results))
-    (args.out / "media.md").write_text(table(results) + "\n")
-    (args.out / "media.json").write_text(json.dumps([r.to_json() for r in results], indent=1))
+    (out_dir / "media.md").write_text(table(results) + "\n")
+    (out_dir / "media.json").write_text(json.dumps([r.to_json() for r in results], indent=1))
+    picture = plot(results, out_dir)
+    if picture:
+        print(f"plot: {picture}")
+    return results
+
+
+def main(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(prog="farlink bench media", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profile", action="append", help=f"repeatable; default: all of {', '.join(load_profiles())}")
+    parser.add_argument("--seconds", type=float, default=60.0, help="measured time after the join (default 60)")
+    parser.add_argument("--stock", action="store_true", help="stock aiortc settings instead of Farlink's")
+    parser.add_argument("--json", type=Path, help="write the result: one object, or a list for several profiles")
+    parser.add_argument("--out", type=Path, default=Path("bench/results"), help="probe data, table, plot")
+    args = parser.parse_args(argv)
+    results = run_suite(args.profile or list(load_profiles()), ["stock" if args.stock else "farlink"],
+                        args.seconds, args.out)
     if args.json:
         payload = results[0].to_json() if len(results) == 1 else [r.to_json() for r in results]
         args.json.write_text(json.dumps(payload, indent=1))
-    picture = plot(results, args.out)
-    if picture:
-        print(f"plot: {picture}")
-    return 0 if all(r.survived for r in results if r.variant == "farlink") else 1
+    return 0 if all(r.survived for r in results) else 1

@@ -8,7 +8,7 @@ second with cumulative inbound ``video``/``audio`` bytes and the connection stat
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 FREEZE_MS = 500
@@ -34,6 +34,7 @@ class Result:
     bottleneck_drops: int
     recovery_s: float | None
     on_air_kbps: dict[str, float]
+    load_avg: list[float] = field(default_factory=list)  # 1-minute load average before and after the run
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -95,7 +96,8 @@ def summarise(
     )
     up = link_counters.get("up", {})
     total_s = max(0.001, (end_ms - joined_ms) / 1000)
-    on_air = {cls: round(c["bytes"] * 8 / 1000 / total_s, 1) for cls, c in sorted(up.items())}
+    # on air: what crossed the bottleneck, delivered or lost after it
+    on_air = {cls: round((c["bytes"] + c.get("lost_bytes", 0)) * 8 / 1000 / total_s, 1) for cls, c in sorted(up.items())}
     return Result(
         profile=profile,
         variant=variant,
