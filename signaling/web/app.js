@@ -1,6 +1,7 @@
 // The specialist page: log in, watch the waiting room, join a consult, see and hear the
 // station, read its vitals live, chat, end. Plain ES module; uPlot draws the trend chart.
 import { VitalsView } from "/static/vitals.js";
+import { StillsView } from "/static/stills.js";
 
 const $ = (id) => document.getElementById(id);
 const state = { ws: null, me: null, iceServers: [], consult: null, stationPeer: null, pc: null, control: null, mic: null };
@@ -86,6 +87,12 @@ const handlers = {
   joined(m) {
     state.consult = m.consult;
     state.vitals = new VitalsView($("chart"));
+    if (!state.stills || state.stills.consult !== m.consult.id) {
+      $("stills").replaceChildren();
+      state.stills = new StillsView($("stills"));
+      state.stills.consult = m.consult.id;
+    }
+    fetch(`/api/consults/${m.consult.id}/stills`).then((r) => (r.ok ? r.json() : [])).then((s) => state.stills.showRecorded(s));
     $("consult-title").textContent = `${m.consult.station} — ${m.consult.reason}`;
     $("chat-log").replaceChildren();
     setPill("consult-state", "connecting", "warn");
@@ -169,6 +176,7 @@ async function answer(from, sdp) {
       state.control = channel;
       channel.onmessage = (e) => onControl(JSON.parse(e.data));
     }
+    if (channel.label === "files") state.stills.attach(channel);
   };
   pc.onconnectionstatechange = () => {
     const s = pc.connectionState;
@@ -225,6 +233,10 @@ $("chat-form").addEventListener("submit", (event) => {
   state.control.send(JSON.stringify(message));
   addChat(message);
   $("chat-input").value = "";
+});
+
+$("still-btn").addEventListener("click", () => {
+  if (state.control && state.control.readyState === "open") state.control.send(JSON.stringify({ type: "still_request" }));
 });
 
 $("end-btn").addEventListener("click", () => {
