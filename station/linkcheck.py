@@ -9,27 +9,18 @@ from __future__ import annotations
 
 import statistics
 import time
-import tomllib
 from dataclasses import asdict, dataclass
-from importlib import resources
 from typing import Any
 
 import aiohttp
 
 from devices.errors import LocalError, TransportError
+from media.links import LinkProfile, load_profiles
 
 PINGS = 5
 FIRST_TRANSFER = 4 * 1024
 MAX_TRANSFER = 2 * 1024 * 1024
 LONG_ENOUGH_S = 0.5  # a transfer this long outweighs the round trip in the throughput figure
-
-
-@dataclass(frozen=True)
-class Profile:
-    name: str
-    up_kbps: float
-    down_kbps: float
-    rtt_ms: float
 
 
 @dataclass(frozen=True)
@@ -44,13 +35,12 @@ class LinkCheck:
         return asdict(self)
 
 
-def field_profiles() -> list[Profile]:
+def field_profiles() -> list[LinkProfile]:
     """The presets of media/links.toml that describe a steady link (outage scenarios are for tests)."""
-    table = tomllib.loads(resources.files("media").joinpath("links.toml").read_text())
-    return [Profile(name, p["up"], p["down"], p["rtt"]) for name, p in table.items() if not p.get("outages")]
+    return [profile for profile in load_profiles().values() if not profile.outages]
 
 
-def choose_profile(rtt_ms: float, up_kbps: float, down_kbps: float, profiles: list[Profile]) -> str:
+def choose_profile(rtt_ms: float, up_kbps: float, down_kbps: float, profiles: list[LinkProfile]) -> str:
     """The richest profile the measured path carries; the thinnest one if it carries none.
 
     A profile also has to be slow enough: one whose round trip is under half the measured one
