@@ -20,7 +20,9 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from media.benchmetrics import Result, summarise, table
 from media.linkemu import LinkEmulator
@@ -55,11 +57,22 @@ def _wait_for_server(link: LinkEmulator, server: subprocess.Popen[bytes]) -> Non
     raise RuntimeError("the signaling server did not start; see its log")
 
 
-def run_one(profile_name: str, variant: str, seconds: float, out_dir: Path) -> Result:
-    """One consult over the emulated link; the result row (``survived`` false if it never started)."""
-    profile = get_profile(profile_name)
-    seconds = run_seconds(profile, seconds)
-    work = Path(tempfile.mkdtemp(prefix=f"farlink-bench-{profile_name}-{variant}-"))
+@dataclass
+class Recording:
+    """What one consult over the emulated link left: the specialist's probe data and the link's counters."""
+
+    probe: dict[str, Any]
+    counters: dict[str, dict[str, dict[str, int]]]
+    link_started_at: float
+    logs: Path
+
+
+def record_consult(profile: LinkProfile, seconds: float, probe_file: Path, station_args: Sequence[str] = ()) -> Recording:
+    """Server and Chromium on side b, a station (plus ``station_args``) on side a; ``seconds`` after the join.
+
+    The probe is empty (no frames, no stats) when the specialist never got to record.
+    """
+    work = Path(tempfile.mkdtemp(prefix=f"farlink-bench-{profile.name}-"))
     data = work / "data"
     env = {**os.environ, "PYTHONPATH": PYTHONPATH}
     password = secrets.token_urlsafe(12)
@@ -67,9 +80,7 @@ def run_one(profile_name: str, variant: str, seconds: float, out_dir: Path) -> R
                    check=True, stdout=subprocess.DEVNULL, env=env)
     token = subprocess.run(_farlink("admin", "--data-dir", str(data), "create-station-token", "bench-station"),
                            check=True, capture_output=True, text=True, env=env).stdout.strip()
-    probe_file = out_dir / f"{profile_name}-{variant}.probe.json"
     probe_file.unlink(missing_ok=True)
-    load_before = os.getloadavg()[0]
     with LinkEmulator(profile) as link:
         url = f"http://{link.b_addr}:{PORT}/"
         logs = {name: open(work / f"{name}.log", "wb") for name in ("server", "station", "browser")}
@@ -77,8 +88,8 @@ def run_one(profile_name: str, variant: str, seconds: float, out_dir: Path) -> R
             server = link.popen("b", _farlink("serve", "--host", link.b_addr, "--port", str(PORT), "--data-dir", str(data)),
                                 stdout=logs["server"], stderr=subprocess.STDOUT, env=env)
             _wait_for_server(link, server)
-            link.popen("a", _farlink("station", "--server", url, "--token", token, "--media", variant,
-                                     "--simulate", "contec-v7", "--reason", f"benchmark {profile_name}"),
+            link.popen("a", _farlink("station", "--server", url, "--token", token, *station_args,
+                                     "--simulate", "contec-v7", "--reason", f"benchmark {profile.name}"),
                        stdout=logs["station"], stderr=subprocess.STDOUT, env=env)
             browser = link.popen("b", [sys.executable, "-m", "media.bench_browser", "--url", url, "--user", USER,
                                        "--password", password, "--seconds", str(seconds), "--out", str(probe_file)],
@@ -92,17 +103,27 @@ def run_one(profile_name: str, variant: str, seconds: float, out_dir: Path) -> R
             link.close()  # stops the processes before their logs close
             for log in logs.values():
                 log.close()
-    probe = json.loads(probe_file.read_text()) if probe_file.exists() else None
-    if probe is None:
+    if probe_file.exists():
+        probe = json.loads(probe_file.read_text())
+    else:
         print(f"  the specialist recorded nothing; logs in {work}", file=sys.stderr)
         probe = {"frames": [], "vitals": [], "stats": [], "joined_at": link.started_at}
-    joined_ms = int(probe["joined_at"] * 1000)
-    end_ms = joined_ms + int(seconds * 1000)
+    return Recording(probe, counters, link.started_at, work)
+
+
+def run_one(profile_name: str, variant: str, seconds: float, out_dir: Path) -> Result:
+    """One benchmark run: the result row (``survived`` false if the consult never started)."""
+    profile = get_profile(profile_name)
+    seconds = run_seconds(profile, seconds)
+    load_before = os.getloadavg()[0]
+    rec = record_consult(profile, seconds, out_dir / f"{profile_name}-{variant}.probe.json", ["--media", variant])
+    joined_ms = int(rec.probe["joined_at"] * 1000)
     outage_end = None
     if profile.outages:
         start_s, length_s = profile.outages[-1]
-        outage_end = int((link.started_at + start_s + length_s) * 1000)
-    result = summarise(profile_name, variant, probe, counters, joined_ms, end_ms, outage_end)
+        outage_end = int((rec.link_started_at + start_s + length_s) * 1000)
+    result = summarise(profile_name, variant, rec.probe, rec.counters, joined_ms, joined_ms + int(seconds * 1000),
+                       outage_end)
     result.load_avg = [round(load_before, 2), round(os.getloadavg()[0], 2)]
     return result
 

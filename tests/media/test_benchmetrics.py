@@ -56,3 +56,22 @@ def test_helpers() -> None:
     assert percentile([], 95) is None
     assert percentile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 50) in (5.0, 6.0)
     assert freezes([100, 200, 900], 0, 1000) == [0.7]
+
+
+CONTRACT = {"profile", "variant", "seconds", "survived", "video_kbps", "width", "height", "fps",
+            "p95_frame_delay_ms", "freezes_per_min", "longest_freeze_s", "audio_kbps", "vitals_p99_ms",
+            "retransmit_kbps", "bottleneck_drops", "recovery_s"}
+
+
+def test_json_carries_the_issue_contract_and_on_air_includes_losses() -> None:
+    counters = {"up": {"rtx": {"bytes": 60_000, "lost_bytes": 15_000, "packets": 50, "dropped": 0}}}
+    r = summarise("bgan-64", "stock", recording(fps=10, seconds=60), counters, 1_000_000, 1_060_000, None)
+    assert CONTRACT <= r.to_json().keys()
+    assert r.retransmit_kbps == 10.0  # 75 kB crossed the bottleneck in 60 s, 15 kB of it lost after
+
+
+def test_a_run_that_never_started_is_a_row_not_a_crash() -> None:
+    empty = {"frames": [], "vitals": [], "stats": []}
+    r = summarise("bgan-field", "stock", empty, {}, 1_000_000, 1_060_000, 1_040_000)
+    assert not r.survived and r.fps == 0 and r.p95_frame_delay_ms is None and r.recovery_s is None
+    assert "| bgan-field | stock | False |" in table([r])
