@@ -24,7 +24,7 @@ async def test_specialist_requests_a_still_and_sees_and_can_download_it(
         server: Server, browser, artifacts: Path, tmp_path: Path) -> None:
     station = Station(StationSetup(
         server=server.url, token=server.station_token,
-        video=TestPatternTrack(size=(1280, 720), fps=5), audio=None,
+        video=TestPatternTrack(size=(1280, 720), fps=2), audio=None,
         request=ConsultRequest(priority="routine", reason="rash on the arm", again_after_s=None),
         data_dir=tmp_path / "station",
     ))
