@@ -37,7 +37,7 @@ _USER = re.compile(rb"M(\d)(\d{2})")
 class Record:
     """One stored measurement."""
 
-    taken: datetime  # the monitor's local time, minute resolution
+    taken: datetime  # the monitor's local time, minute resolution, 2000-2099
     flag: int
     systolic: int
     diastolic: int
@@ -50,7 +50,8 @@ class Record:
             raise ProtocolError(f"Visomat record must be {RECORD_SIZE} digits, got {text!r}")
         day, clock, flag, systolic, diastolic, pulse = match.groups()
         try:
-            taken = datetime.strptime((day + clock).decode(), "%y%m%d%H%M")
+            # Two-digit years are 2000-2099 (strptime's %y would read 69-99 as the 1900s).
+            taken = datetime(2000 + int(day[:2]), int(day[2:4]), int(day[4:]), int(clock[:2]), int(clock[2:]))
         except ValueError as exc:
             raise ProtocolError(f"Visomat record has an impossible date/time {(day + clock).decode()}") from exc
         return cls(taken, int(flag), int(systolic), int(diastolic), int(pulse))
