@@ -108,3 +108,50 @@ def test_kinds_without_codes_are_refused_and_left_out_of_bundles() -> None:
     assert caught.value.code == "not_exportable"
     assert bundle([rr, Reading(Kind.HEART_RATE, 75.0, "/min", T, "hr")])["entry"][0]["resource"]["code"]["text"] == "Heart rate"
     assert len(bundle([rr])["entry"]) == 0
+
+
+PLAUSIBLE = {Kind.SPO2: (97.0, "%"), Kind.PULSE_RATE: (72.0, "/min"), Kind.HEART_RATE: (70.0, "/min"),
+             Kind.SYSTOLIC: (120.0, "mm[Hg]"), Kind.DIASTOLIC: (80.0, "mm[Hg]"), Kind.MEAN_ARTERIAL: (93.0, "mm[Hg]"),
+             Kind.CUFF_PRESSURE: (140.0, "mm[Hg]"), Kind.BODY_TEMPERATURE: (36.6, "Cel"), Kind.GLUCOSE: (99.0, "mg/dL"),
+             Kind.BODY_WEIGHT: (70.0, "kg"), Kind.BMI: (22.9, "kg/m2"), Kind.HEIGHT: (1.75, "m"),
+             Kind.RR_INTERVAL: (0.8, "s"), Kind.PERFUSION_INDEX: (2.5, "%"), Kind.ENERGY_EXPENDED: (50.0, "kJ")}
+# No agreed LOINC/MDC pairing for these: exporting them is a deliberate future decision.
+NOT_EXPORTED = {Kind.CUFF_PRESSURE, Kind.RR_INTERVAL, Kind.PERFUSION_INDEX, Kind.ENERGY_EXPENDED}
+
+
+@pytest.mark.parametrize("kind", list(Kind))
+def test_every_kind_is_exported_as_a_valid_observation_or_refused_by_name(kind: Kind) -> None:
+    value, unit = PLAUSIBLE[kind]
+    for reading in (Reading(kind, value, unit, T, "dev"), Reading(kind, None, unit, T, "dev", absent=Absent.NAN)):
+        if kind in NOT_EXPORTED:
+            with pytest.raises(LocalError, match=kind.value):
+                observation(reading)
+        else:
+            resource = validated(observation(reading))
+            assert ("valueQuantity" in resource) == (reading.value is not None)
+
+
+async def test_serial_simulator_readings_export_as_a_valid_bundle() -> None:
+    from datetime import datetime
+
+    from devices import nonin
+    from devices.sim.serial_devices import ContecLegacySimulator, ContecV7Simulator, NoninSimulator, VisomatSimulator
+
+    readings = [*ContecV7Simulator.packet(3).readings(T, "contec-v7:/dev/ttyUSB0"),
+                *ContecLegacySimulator.packet(3).readings(T, "contec-legacy:/dev/ttyUSB0"),
+                *VisomatSimulator.record(3, datetime(2026, 1, 2, 3, 4)).readings("visomat-bp:/dev/ttyUSB1")]
+    sim = NoninSimulator(nonin.DataFormat.DF13)
+    try:
+        readings += nonin.reader(nonin.DataFormat.DF13)(sim.frames(3), T, "nonin-df13:/dev/rfcomm0")
+    finally:
+        await sim.stop()
+    result = bundle(readings)
+    Bundle.model_validate(json.loads(json.dumps(result)))
+    resources = [entry["resource"] for entry in result["entry"]]
+    for resource in resources:
+        validated(resource)
+    assert sum("component" in r for r in resources) == 1  # the Visomat record is one BP panel
+    cuff_pulse, *oximeter_pulses = sorted((r for r in resources if r["code"]["text"] == "Pulse rate"),
+                                          key=lambda r: "visomat" not in r["device"]["display"])
+    assert ("10101", "149546") in codes(cuff_pulse)
+    assert all(("10101", "149530") in codes(r) for r in oximeter_pulses) and len(oximeter_pulses) == 3
