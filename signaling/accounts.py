@@ -20,6 +20,8 @@ class Role(StrEnum):
     SPECIALIST = "specialist"
     OBSERVER = "observer"
     STATION = "station"
+    #: the server's own media relay (signaling/relay.py); it never logs in from outside
+    RELAY = "relay"
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,8 +74,8 @@ class Accounts:
         self._by_address = LoginThrottle(throttle_rate * 4, throttle_burst * 4)
 
     async def create_user(self, name: str, password: str, role: Role) -> None:
-        if role is Role.STATION:
-            raise LocalError("stations authenticate with tokens, not passwords", code="bad_role")
+        if role in (Role.STATION, Role.RELAY):
+            raise LocalError(f"a {role} does not log in with a password", code="bad_role")
         if not name or len(name) > 64 or len(password) < 4:
             raise LocalError("user name 1-64 characters and password of at least 4", code="bad_account")
         await self._store.put_user(name, role.value, await asyncio.to_thread(hash_password, password))

@@ -10,6 +10,7 @@ from pathlib import Path
 from aiohttp import WSMsgType, web
 
 from devices.errors import LocalError
+from relay.session import ConsultRelay
 from signaling import linkcheck, stills
 from signaling.accounts import Accounts, LoginThrottled, Principal, Role, Session
 from signaling.config import ServerConfig
@@ -171,7 +172,7 @@ async def _state(app: web.Application) -> AsyncIterator[None]:
     await store.open()
     app[store_key] = store
     app[accounts_key] = Accounts(store, config.login_failures_per_s, config.login_failure_burst)
-    app[hub_key] = Hub(store, config)
+    app[hub_key] = Hub(store, config, relay=ConsultRelay)
     yield
     for member in list(app[hub_key].members.values()):
         await member.ws.close(code=1001, message=b"server shutting down")

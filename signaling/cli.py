@@ -50,7 +50,7 @@ def admin_main(argv: Sequence[str]) -> int:
     sub = parser.add_subparsers(dest="action", required=True)
     user = sub.add_parser("create-user", help="create or update a user")
     user.add_argument("name")
-    user.add_argument("--role", choices=[r.value for r in Role if r is not Role.STATION], default="specialist")
+    user.add_argument("--role", choices=[r.value for r in Role if r not in (Role.STATION, Role.RELAY)], default="specialist")
     user.add_argument("--password", help="prompted for when omitted")
     token = sub.add_parser("create-station-token", help="issue an API token for a station")
     token.add_argument("station_id")

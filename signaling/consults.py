@@ -56,6 +56,8 @@ class Consult:
     state: ConsultState = ConsultState.REQUESTED
     requested_at: float = field(default_factory=time.time)
     lead: str | None = None
+    #: who the lead invited into the live consult: user name -> "specialist" | "observer"
+    invited: dict[str, str] = field(default_factory=dict)
 
     def move(self, target: ConsultState) -> None:
         if target not in TRANSITIONS[self.state]:

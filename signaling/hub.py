@@ -17,11 +17,14 @@ from signaling.config import ServerConfig
 from signaling.consults import OPEN_STATES, Consult, ConsultState, Priority
 from signaling.messages import parse
 from signaling.ratelimit import TokenBucket
+from signaling.relay import VIEWER_ROLES, LocalSocket, RelayFactory, needs_relay
 from signaling.store import Store
 
 log = logging.getLogger(__name__)
 
 ROOM_WATCHERS = frozenset({Role.SPECIALIST, Role.OBSERVER, Role.ADMIN})
+#: an invitation "as" -> the roles it may go to (observers watch read-only; see relay.session)
+INVITABLE = {"specialist": frozenset({Role.SPECIALIST}), "observer": frozenset({Role.OBSERVER})}
 
 
 @dataclass(eq=False)
@@ -29,7 +32,7 @@ class Member:
     """One authenticated WebSocket connection."""
 
     principal: Principal
-    ws: web.WebSocketResponse
+    ws: web.WebSocketResponse | LocalSocket
     bucket: TokenBucket
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     consults: set[str] = field(default_factory=set)
@@ -41,16 +44,20 @@ class Member:
 class Hub:
     """Owns the in-memory state of one signaling node."""
 
-    def __init__(self, store: Store, config: ServerConfig) -> None:
+    def __init__(self, store: Store, config: ServerConfig, relay: RelayFactory | None = None) -> None:
+        """``relay`` makes a consult's media relay; without one every viewer gets the station's
+        media peer to peer."""
         self._store = store
         self._config = config
+        self._relay_factory = relay
         self.members: dict[str, Member] = {}
         self.consults: dict[str, Consult] = {}
         self.membership: dict[str, set[str]] = {}
+        self.relays: dict[str, Member] = {}  # consult id -> its relay member
 
     # -- connection lifecycle -------------------------------------------------------------
 
-    def new_member(self, principal: Principal, ws: web.WebSocketResponse) -> Member:
+    def new_member(self, principal: Principal, ws: web.WebSocketResponse | LocalSocket) -> Member:
         c = self._config
         return Member(principal, ws, TokenBucket(c.messages_per_second, c.message_burst, time.monotonic()))
 
@@ -83,6 +90,7 @@ class Hub:
                 await self._transition(consult, ConsultState.ABANDONED, member)
             else:
                 await self._broadcast(consult, {"type": "peer_left", "consult": consult.id, "peer": member.id}, skip=member)
+                await self._route(consult)
         await self._room_changed()
 
     async def handle(self, member: Member, raw: str) -> None:
@@ -136,13 +144,37 @@ class Hub:
             await self._transition(consult, ConsultState.LIVE, member)
         elif consult.state is not ConsultState.LIVE:
             raise LocalError(f"consult is {consult.state}", code="bad_transition")
+        else:
+            self._check_invited(member, consult, "specialist")
         await self._enter(member, consult)
 
     async def _on_observe(self, member: Member, message: dict[str, Any]) -> None:
         consult = self._open_consult(message["consult"])
         if consult.state is not ConsultState.LIVE:
             raise LocalError("only a live consult can be observed", code="bad_transition")
+        self._check_invited(member, consult, "observer")
         await self._enter(member, consult)
+
+    async def _on_invite(self, member: Member, message: dict[str, Any]) -> None:
+        """The lead brings a colleague (``as`` specialist) or an observer into a live consult."""
+        consult = self._member_consult(member, message["consult"])
+        if consult.state is not ConsultState.LIVE:
+            raise LocalError("only a live consult takes invitations", code="bad_transition")
+        if member.principal.role is not Role.ADMIN and consult.lead != member.principal.name:
+            raise LocalError("only the consult's lead specialist invites", code="forbidden")
+        roles = INVITABLE.get(message["as"])
+        if roles is None:
+            raise LocalError("'as' is specialist or observer", code="bad_field")
+        user = message["user"]
+        invitees = [m for m in self.members.values() if m.principal.name == user and m.principal.role in roles]
+        if not invitees:
+            raise LocalError(f"{user!r} is not connected as {'/'.join(sorted(roles))}", code="not_online")
+        consult.invited[user] = message["as"]
+        await self._store.add_event(consult.id, member.principal.name, "invite", {"user": user, "as": message["as"]})
+        for invitee in invitees:
+            await self._send(invitee, {"type": "invited", "consult": consult.summary(), "by": member.principal.name,
+                                       "as": message["as"]})
+        await self._send(member, {"type": "invite_sent", "consult": consult.id, "user": user, "as": message["as"]})
 
     async def _on_signal(self, member: Member, message: dict[str, Any]) -> None:
         consult = self._member_consult(member, message["consult"])
@@ -162,6 +194,8 @@ class Hub:
         if not any(self.members[m].principal.role is Role.SPECIALIST for m in self.membership.get(consult.id, ())):
             await self._transition(consult, ConsultState.ENDED, member)
             await self._close(consult, "no specialist left")
+        else:
+            await self._route(consult)
 
     async def _on_end(self, member: Member, message: dict[str, Any]) -> None:
         consult = self._member_consult(member, message["consult"])
@@ -176,6 +210,8 @@ class Hub:
         await self._store.add_event(consult.id, member.principal.name, "join", {"role": member.principal.role.value})
         await self._send(member, {"type": "joined", "consult": consult.summary(), "peers": others})
         await self._broadcast(consult, {"type": "peer_joined", "consult": consult.id, "peer": member.describe()}, skip=member)
+        if member.principal.role is not Role.RELAY:
+            await self._route(consult)
         await self._room_changed()
 
     async def _resume_station(self, member: Member) -> None:
@@ -185,6 +221,34 @@ class Hub:
             self._add(member, consult)
             await self._send(member, {"type": "joined", "consult": consult.summary(), "peers": others})
             await self._broadcast(consult, {"type": "peer_joined", "consult": consult.id, "peer": member.describe()}, skip=member)
+            await self._route(consult)
+
+    async def _route(self, consult: Consult) -> None:
+        """Tell the station whom to stream to: its one viewer, or the relay once there are more."""
+        present = [self.members[m] for m in self.membership.get(consult.id, ()) if m in self.members]
+        viewers = [m for m in present if m.principal.role in VIEWER_ROLES]
+        relay = self.relays.get(consult.id)
+        if relay is None and needs_relay(len(viewers)) and self._relay_factory is not None:
+            relay = await self._start_relay(consult)
+        targets = [relay] if relay is not None else viewers
+        for station in (m for m in present if m.principal.role is Role.STATION):
+            await self._send(station, {"type": "uplink", "consult": consult.id, "peers": [t.describe() for t in targets]})
+
+    async def _start_relay(self, consult: Consult) -> Member:
+        assert self._relay_factory is not None
+        socket = LocalSocket()
+        relay = self.new_member(Principal("relay", Role.RELAY), socket)
+        ice = [s.to_json() for s in self._config.ice_servers]
+
+        async def send(message: dict[str, Any]) -> None:
+            await self.handle(relay, json.dumps(message))
+
+        socket.bind(self._relay_factory(consult.id, send, ice))
+        self.members[relay.id] = relay
+        self.relays[consult.id] = relay
+        await self._enter(relay, consult)
+        log.info("consult %s: relay %s started", consult.id, relay.id)
+        return relay
 
     async def _close(self, consult: Consult, reason: str) -> None:
         await self._broadcast(consult, {"type": "consult_ended", "consult": consult.id, "reason": reason})
@@ -192,6 +256,10 @@ class Hub:
             if member_id in self.members:
                 self.members[member_id].consults.discard(consult.id)
         self.consults.pop(consult.id, None)
+        relay = self.relays.pop(consult.id, None)
+        if relay is not None:
+            self.members.pop(relay.id, None)
+            await relay.ws.close()
         await self._room_changed()
 
     async def _transition(self, consult: Consult, target: ConsultState, actor: Member) -> None:
@@ -208,6 +276,13 @@ class Hub:
     def _remove(self, member: Member, consult: Consult) -> None:
         self.membership.get(consult.id, set()).discard(member.id)
         member.consults.discard(consult.id)
+
+    @staticmethod
+    def _check_invited(member: Member, consult: Consult, as_: str) -> None:
+        name = member.principal.name
+        if member.principal.role is Role.ADMIN or name == consult.lead or consult.invited.get(name) == as_:
+            return
+        raise LocalError(f"{name} is not invited into consult {consult.id}", code="not_invited")
 
     def _open_consult(self, consult_id: str) -> Consult:
         consult = self.consults.get(consult_id)

@@ -20,6 +20,7 @@ SCHEMA: dict[str, tuple[frozenset[Role], dict[str, type | tuple[type, ...]]]] = 
     "cancel_consult": (frozenset({Role.STATION}), {"consult": str}),
     "join": (frozenset({Role.SPECIALIST, Role.ADMIN}), {"consult": str}),
     "observe": (frozenset({Role.OBSERVER, Role.SPECIALIST, Role.ADMIN}), {"consult": str}),
+    "invite": (frozenset({Role.SPECIALIST, Role.ADMIN}), {"consult": str, "user": str, "as": str}),
     "signal": (frozenset(Role), {"consult": str, "to": str, "data": dict}),
     "leave": (frozenset(Role), {"consult": str}),
     "end": (frozenset({Role.SPECIALIST, Role.ADMIN}), {"consult": str}),
@@ -35,6 +36,8 @@ ERROR_CODES = {
     "no_consult": "no such open consult",
     "bad_transition": "the consult is not in a state that allows this",
     "rate_limited": "too many messages; slow down",
+    "not_invited": "a live consult is entered only on its lead's invitation",
+    "not_online": "the invited user is not connected in a role that fits the invitation",
 }
 
 

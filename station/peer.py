@@ -43,12 +43,16 @@ class PeerLink:
         audio: MediaStreamTrack | None,
         on_control: Callable[[PeerLink, dict[str, Any]], Awaitable[None]],
         stills: StillStore | None = None,
+        on_audio: Callable[[MediaStreamTrack], None] | None = None,
     ) -> None:
+        """``on_audio`` takes the member's incoming audio track (a relay forwards it); without
+        it the audio is consumed and counted here."""
         self.peer_id = peer_id
         self.pc = RTCPeerConnection(ice_configuration(ice_servers))
         self.audio_frames_received = 0
         self._vitals_sent: dict[tuple[str, str], Reading] = {}
         self._on_control = on_control
+        self._on_audio = on_audio
         self._tasks: set[asyncio.Task[None]] = set()
         if video is not None:
             self.pc.addTrack(video)
@@ -104,7 +108,11 @@ class PeerLink:
             self._spawn(self._on_control(self, message))
 
     def _track(self, track: MediaStreamTrack) -> None:
-        if track.kind == "audio":
+        if track.kind != "audio":
+            return
+        if self._on_audio is not None:
+            self._on_audio(track)
+        else:
             self._spawn(self._consume_audio(track))
 
     async def _consume_audio(self, track: MediaStreamTrack) -> None:

@@ -178,23 +178,18 @@ class Station:
         elif kind == "queue_position":
             self.queue_position = (message["position"], message["of"])
             log.info("waiting: position %s of %s", message["position"], message["of"])
-        elif kind == "joined":
+        elif kind == "joined":  # back in an open consult after a reconnect: fresh peers follow
             self.consult_id = message["consult"]["id"]
             live = message["consult"]["state"] == "live"
             self.consult_state = ConsultPhase.LIVE if live else ConsultPhase.WAITING
             if live:
                 self.queue_position = None
-            for peer in message.get("peers", []):
-                if peer["role"] != "station":
-                    await self._open_peer(peer["id"])
+            await self._close_peers()
         elif kind == "peer_joined" and message["peer"]["role"] != "station":
             self.consult_state = ConsultPhase.LIVE
             self.queue_position = None
-            await self._open_peer(message["peer"]["id"])
-        elif kind == "peer_left":
-            peer = self.peers.pop(message["peer"], None)
-            if peer is not None:
-                await peer.close()
+        elif kind == "uplink":
+            await self._stream_to({peer["id"] for peer in message["peers"]})
         elif kind == "signal" and message.get("from") in self.peers:
             await self.peers[message["from"]].accept(message["data"])
         elif kind == "consult_ended":
@@ -210,9 +205,15 @@ class Station:
         elif kind == "error":
             log.warning("server refused a message: %s %s", message.get("code"), message.get("message"))
 
+    async def _stream_to(self, peer_ids: set[str]) -> None:
+        """The server names the peers the station streams to: each viewer of a one-to-one
+        consult, or the server's relay (the uplink then carries one copy for every viewer)."""
+        for gone in set(self.peers) - peer_ids:
+            await self.peers.pop(gone).close()
+        for peer_id in peer_ids - set(self.peers):
+            await self._open_peer(peer_id)
+
     async def _open_peer(self, peer_id: str) -> None:
-        if peer_id in self.peers:
-            await self.peers.pop(peer_id).close()
         video = self._relay.subscribe(self.setup.video) if self.setup.video is not None else None
         audio = self._relay.subscribe(self.setup.audio) if self.setup.audio is not None else None
         peer = PeerLink(peer_id, self._ice_servers, video, audio, self._on_control, self.stills)

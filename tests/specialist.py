@@ -37,6 +37,11 @@ class SpecialistPeer:
     # Fault injection: after this many bytes of a file the link "goes dark" (nothing more is
     # taken in or acknowledged) until the test drops the connection with reconnect().
     files_blackout_after: int | None = None
+    speaks: bool = True  # answer with a microphone (observers stay silent)
+    invitations: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    offers_from: list[str] = field(default_factory=list)
+    waiting: list[dict[str, Any]] = field(default_factory=list)  # the latest waiting room
 
     async def __aenter__(self) -> SpecialistPeer:
         self.session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
@@ -63,8 +68,8 @@ class SpecialistPeer:
         await self.session.close()
 
     async def join_first_waiting(self, timeout: float = 20.0) -> dict[str, Any]:
-        self._room: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        consult_id = await asyncio.wait_for(self._room, timeout)
+        await self.wait_for(lambda: self.waiting, timeout)
+        consult_id = self.waiting[0]["id"]
         await self.ws.send_json({"type": "join", "consult": consult_id})
         return {"id": consult_id}
 
@@ -85,6 +90,12 @@ class SpecialistPeer:
 
     async def send_control(self, message: dict[str, Any]) -> None:
         self.channels["control"].send(json.dumps(message))
+    async def enter(self, consult_id: str, *, observe: bool = False) -> None:
+        await self.ws.send_json({"type": "observe" if observe else "join", "consult": consult_id})
+
+    async def invite(self, user: str, as_: str = "specialist") -> None:
+        assert self.consult is not None
+        await self.ws.send_json({"type": "invite", "consult": self.consult["id"], "user": user, "as": as_})
 
     async def send_chat(self, text: str) -> None:
         self.channels["control"].send(json.dumps({"type": "chat", "text": text, "from": self.name}))
@@ -101,17 +112,20 @@ class SpecialistPeer:
             kind = message["type"]
             if kind == "welcome":
                 self.ice = message["ice_servers"]
+                self.member = message["member"]
             elif kind == "waiting_room":
-                waiting = [c for c in message["consults"] if c["state"] == "waiting"]
-                room = getattr(self, "_room", None)
-                if waiting and room is not None and not room.done():
-                    room.set_result(waiting[0]["id"])
+                self.waiting = [c for c in message["consults"] if c["state"] == "waiting"]
             elif kind == "joined":
                 self.consult = message["consult"]
+            elif kind == "invited":
+                self.invitations.append(message)
+            elif kind == "error":
+                self.errors.append(message)
             elif kind == "signal" and message["data"].get("kind") == "offer":
                 await self._answer(message["from"], message["data"]["sdp"])
 
     async def _answer(self, station: str, sdp: str) -> None:
+        self.offers_from.append(station)
         if self.pc is not None:
             await self.pc.close()
         pc = RTCPeerConnection(ice_configuration(self.ice))
@@ -138,7 +152,8 @@ class SpecialistPeer:
                     self.control.append(message)
 
         await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
-        pc.addTrack(ToneTrack(frequency=880))  # reuses the offered audio transceiver: sendrecv
+        if self.speaks:
+            pc.addTrack(ToneTrack(frequency=880))  # reuses the offered audio transceiver: sendrecv
         await pc.setLocalDescription(await pc.createAnswer())
         assert self.consult is not None
         await self.ws.send_json({"type": "signal", "consult": self.consult["id"], "to": station,

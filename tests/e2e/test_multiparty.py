@@ -1,0 +1,123 @@
+"""Three-party consult through the real server: the lead invites a colleague and an observer; the
+station's uplink goes once, to the server's relay, which serves every viewer."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from devices.catalog import open_source, start_simulator
+from media import tuning
+from media.jitter import DeadlineJitterBuffer
+from media.pattern import TestPatternTrack, ToneTrack
+from relay.session import ConsultRelay
+from signaling.accounts import Role
+from signaling.app import accounts_key, hub_key
+from station.runtime import ConsultRequest, Station, StationSetup
+from tests.conftest import Server
+from tests.specialist import SpecialistPeer
+
+COLLEAGUE = ("cardiologist", "second opinion please")
+STUDENT = ("student", "watch and learn")
+
+
+@pytest.fixture(autouse=True)
+def untuned_afterwards() -> Iterator[None]:
+    """The relay applies media.tuning process-wide (as the server would); other tests expect stock aiortc."""
+    was = tuning.applied()
+    yield
+    if not was:
+        tuning.restore()
+
+
+@pytest.fixture
+async def station(server: Server) -> AsyncIterator[Station]:
+    accounts = server.app[accounts_key]  # type: ignore[index]
+    await accounts.create_user(*COLLEAGUE, Role.SPECIALIST)
+    await accounts.create_user(*STUDENT, Role.OBSERVER)
+    oximeter = await start_simulator("contec-v7")
+    station = Station(StationSetup(
+        server=server.url, token=server.station_token,
+        video=TestPatternTrack(size=(320, 240), fps=15), audio=ToneTrack(),
+        sources=[open_source("contec-v7", oximeter.port)],
+        request=ConsultRequest(priority="emergency", reason="crush injury", again_after_s=None),
+    ))
+    task = asyncio.create_task(station.run())
+    try:
+        yield station
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await oximeter.stop()
+
+
+async def outbound_video_senders(station: Station) -> list[int]:
+    """Bytes sent by each of the station's video senders that has sent anything."""
+    sent = []
+    for peer in station.peers.values():
+        for sender in peer.pc.getSenders():
+            if sender.kind == "video":
+                for stats in (await sender.getStats()).values():
+                    if stats.type == "outbound-rtp" and stats.bytesSent:
+                        sent.append(stats.bytesSent)
+    return sent
+
+
+async def test_three_party_consult_sends_the_uplink_once(server: Server, station: Station) -> None:
+    hub = server.app[hub_key]  # type: ignore[index]
+    async with SpecialistPeer(server.url, *server.specialist) as lead, \
+            SpecialistPeer(server.url, *COLLEAGUE) as colleague, \
+            SpecialistPeer(server.url, *STUDENT, speaks=False) as student:
+        consult = await lead.join_first_waiting()
+        await lead.wait_for(lambda: lead.frames >= 10, timeout=30)
+        assert list(station.peers) == [lead.member]  # one viewer: peer to peer, no relay yet
+        assert not hub.relays
+
+        # Nobody enters a live consult uninvited.
+        await colleague.enter(consult["id"])
+        await colleague.wait_for(lambda: colleague.errors)
+        assert colleague.errors[-1]["code"] == "not_invited"
+
+        await lead.invite(COLLEAGUE[0], "specialist")
+        await lead.invite(STUDENT[0], "observer")
+        await colleague.wait_for(lambda: colleague.invitations)
+        await student.wait_for(lambda: student.invitations)
+        assert colleague.invitations[0]["by"] == server.specialist[0]
+        await colleague.enter(consult["id"])
+        await student.enter(consult["id"], observe=True)
+
+        # Every viewer decodes the station's video and reads its vitals, through the relay.
+        for viewer in (lead, colleague, student):
+            start = viewer.frames
+            await viewer.wait_for(lambda v=viewer, s=start: v.frames >= s + 15 and v.frame_times, timeout=60)
+            await viewer.wait_for(lambda v=viewer: any(r["kind"] == "spo2" for r in v.readings), timeout=20)
+        relay_member = hub.relays[consult["id"]]
+        assert {lead.offers_from[-1], colleague.offers_from[-1], student.offers_from[-1]} == {relay_member.id}
+
+        # The station streams to the relay only: one peer, one video sender that sends.
+        assert list(station.peers) == [relay_member.id]
+        assert len(await outbound_video_senders(station)) == 1
+        session = relay_member.ws._session
+        assert isinstance(session, ConsultRelay)
+        receivers = [r for r in session.upstream.getReceivers() if r.track.kind == "video"]
+        assert isinstance(receivers[0]._RTCRtpReceiver__jitter_buffer, DeadlineJitterBuffer)
+
+        # Chat: a specialist is heard by the station and the other viewers; an observer is read-only.
+        await colleague.wait_for(lambda: "control" in colleague.channels
+                                 and colleague.channels["control"].readyState == "open")
+        await colleague.send_chat("ST elevation in V2-V4")
+        await lead.wait_for(lambda: any(m.get("text") == "ST elevation in V2-V4" for m in lead.control))
+        await lead.wait_for(lambda: any(m["text"] == "ST elevation in V2-V4" for m in station.chat_log))
+        await student.wait_for(lambda: "control" in student.channels
+                               and student.channels["control"].readyState == "open")
+        await student.send_chat("can I ask something?")
+        await station.send_chat("Understood")
+        await student.wait_for(lambda: any(m.get("text") == "Understood" for m in student.control))
+        assert session.rejected >= 1
+        assert not any(m["text"] == "can I ask something?" for m in station.chat_log)
+        assert not any(m.get("text") == "can I ask something?" for m in lead.control)
+
+        # The station hears a specialist's voice through the relay.
+        await lead.wait_for(lambda: station.peers[relay_member.id].audio_frames_received > 10)
