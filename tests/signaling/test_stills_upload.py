@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import uuid
@@ -99,3 +100,29 @@ async def test_bad_uploads_get_clear_codes_and_the_server_keeps_running(server: 
     async with aiohttp.ClientSession() as session:
         async with session.get(server.url + "healthz") as res:
             assert res.status == 200
+
+
+async def test_bytes_that_arrived_before_the_link_dropped_count(server: Server) -> None:
+    """The connection dies mid-request: the server keeps what arrived, the upload resumes from there."""
+    data = os.urandom(400_000)
+    info = meta(data)
+    async with station_session(server) as station:
+        async with station.post(server.url + "api/stills", json=info):
+            pass
+        host, port = server.url.split("//")[1].rstrip("/").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write((f"PATCH /api/stills/{info['id']} HTTP/1.1\r\nHost: {host}\r\n"
+                      f"Authorization: Bearer {server.station_token}\r\nUpload-Offset: 0\r\n"
+                      f"Content-Length: {len(data)}\r\n\r\n").encode() + data[:150_000])
+        await writer.drain()
+        await asyncio.sleep(0.5)
+        writer.close()  # the satellite link goes down mid-request
+        await writer.wait_closed()
+        async with station.post(server.url + "api/stills", json=info) as res:
+            offset = (await res.json())["offset"]
+        assert 0 < offset <= 150_000
+        status, body = await patch(station, server, info["id"], offset, data[offset:])
+        assert status == 200 and body["complete"]
+    async with station_session(server) as station:
+        async with station.get(f"{server.url}api/stills/{info['id']}") as res:
+            assert await res.read() == data
