@@ -5,8 +5,8 @@ encoders, retransmission budget and the capture track.
 Every ``interval_s`` it drains what ``media.tuning`` collected on each sender (receiver reports
 with round trips, REMB), measures what was sent from ``RTCRtpSender.getStats()``, updates the
 estimator and the ladder, and when the rung changes: sets the VP8 and Opus settings, enables or
-disables the senders, sizes the retransmission budget and tells its observers (the capture track
-scales its resolution and frame rate to ``rung``). ``media.tuning.apply()`` must have been called
+disables the senders, sizes the retransmission budget and tells its observers (the peer's
+``media.rungtrack.RungTrack`` scales resolution and frame rate to ``rung``). ``media.tuning.apply()`` must have been called
 before the peer connection was created.
 """
 
@@ -37,6 +37,8 @@ MIN_RTX_BPS = 4_000
 
 
 class AdaptiveController:
+    """Adapts one peer connection's senders to what its link carries."""
+
     def __init__(
         self,
         pc: RTCPeerConnection,
@@ -194,15 +196,3 @@ class AdaptiveController:
     def _now_ms(self) -> float:
         return self._clock() * 1000
 
-
-def follow(track: Any) -> RungObserver:
-    """An observer that scales a capture track with ``size`` and ``fps`` attributes (such as
-    ``media.pattern.TestPatternTrack``) to each rung; rungs without video leave it alone (the
-    sender drops its frames)."""
-
-    def observe(rung: Rung) -> None:
-        if rung.has_video:
-            track.size = (rung.width, rung.height)
-            track.fps = rung.fps
-
-    return observe

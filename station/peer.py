@@ -1,8 +1,15 @@
-"""One WebRTC peer connection from the station to one consult member (specialist or observer)."""
+"""One WebRTC peer connection from the station to one consult member (specialist or observer).
+
+With ``MediaMode.FARLINK`` (the default) each link runs its own ``AdaptiveController``: the
+link's rung cuts the shared capture to its size and frame rate (``RungTrack``) and sets the
+encoders; the rung's budget reserves the vitals and control channels' share. ``MediaMode.STOCK``
+leaves aiortc as it ships, for comparison in benchmarks.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import json
 import logging
 import time
@@ -15,6 +22,9 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from devices.reading import Reading
+from media.adaptive import AdaptiveController
+from media.ladder import Rung
+from media.rungtrack import RungTrack
 from station.filechannel import LABEL as FILES_LABEL
 from station.filechannel import FileSender
 from station.stills import StillStore
@@ -22,6 +32,11 @@ from station.stills import StillStore
 log = logging.getLogger(__name__)
 
 SendSignal = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class MediaMode(enum.StrEnum):
+    FARLINK = "farlink"
+    STOCK = "stock"
 
 
 def ice_configuration(servers: list[dict[str, Any]]) -> RTCConfiguration:
@@ -44,6 +59,9 @@ class PeerLink:
         on_control: Callable[[PeerLink, dict[str, Any]], Awaitable[None]],
         stills: StillStore | None = None,
         on_audio: Callable[[MediaStreamTrack], None] | None = None,
+        *,
+        media: MediaMode = MediaMode.FARLINK,
+        on_failed: Callable[[PeerLink], None] | None = None,
     ) -> None:
         """``on_audio`` takes the member's incoming audio track (a relay forwards it); without
         it the audio is consumed and counted here."""
@@ -53,7 +71,14 @@ class PeerLink:
         self._vitals_sent: dict[tuple[str, str], Reading] = {}
         self._on_control = on_control
         self._on_audio = on_audio
+        self._on_failed = on_failed
         self._tasks: set[asyncio.Task[None]] = set()
+        self.controller: AdaptiveController | None = None
+        if media is MediaMode.FARLINK:
+            self.controller = AdaptiveController(self.pc)
+            if video is not None:
+                video = RungTrack(video)
+                self.controller.add_observer(video.follow)
         if video is not None:
             self.pc.addTrack(video)
         if audio is not None:
@@ -64,7 +89,11 @@ class PeerLink:
         self.control: RTCDataChannel = self.pc.createDataChannel("control")
         self.control.on("message", self._control_message)
         self.files = FileSender(self.pc.createDataChannel(FILES_LABEL), stills) if stills is not None else None
+        self.control.on("open", self._send_link_status)
         self.pc.on("track", self._track)
+        self.pc.on("connectionstatechange", self._connection_state)
+        if self.controller is not None:
+            self.controller.add_observer(self._rung_changed)
 
     async def offer(self) -> dict[str, str]:
         await self.pc.setLocalDescription(await self.pc.createOffer())
@@ -94,9 +123,28 @@ class PeerLink:
     async def close(self) -> None:
         if self.files is not None:
             self.files.close()
+        self._on_failed = None  # closing is not a failure
         for task in self._tasks:
             task.cancel()
+        if self.controller is not None:
+            await self.controller.stop()
         await self.pc.close()
+
+    def _connection_state(self) -> None:
+        state = self.pc.connectionState
+        log.info("peer %s: %s", self.peer_id, state)
+        if state == "connected" and self.controller is not None:
+            self.controller.start()
+        elif state == "failed" and self._on_failed is not None:
+            self._on_failed(self)
+
+    def _rung_changed(self, rung: Rung) -> None:
+        self._send_link_status()
+
+    def _send_link_status(self) -> None:
+        """The page shows what the link carries now (rung, target, round trip)."""
+        if self.controller is not None:
+            self.send_control({"type": "link", **self.controller.status()})
 
     def _control_message(self, raw: str | bytes) -> None:
         try:

@@ -13,9 +13,11 @@ from aiortc.mediastreams import MediaStreamTrack
 
 from devices.catalog import open_source, start_simulator
 from devices.source import DeviceSource
+from media import tuning
 from media.capture import open_camera, open_microphone
 from media.pattern import TestPatternTrack, ToneTrack
 from station.local_page import start_local_page
+from station.peer import MediaMode
 from station.runtime import ConsultRequest, Station, StationSetup
 
 
@@ -33,6 +35,9 @@ def add_station_options(parser: argparse.ArgumentParser) -> None:
                         help="where the station keeps stills until the server has them (default ./station-data)")
     parser.add_argument("--page-host", default="127.0.0.1", help="address of the staff page (default 127.0.0.1)")
     parser.add_argument("--page-port", type=int, default=8090, help="port of the staff page (default 8090; 0: any)")
+    parser.add_argument("--media", type=MediaMode, choices=list(MediaMode), default=MediaMode.FARLINK,
+                        help="farlink: adaptive media for thin, long links (default); "
+                             "stock: aiortc as it ships, for comparison")
 
 
 def media_tracks(args: argparse.Namespace, label: str) -> tuple[MediaStreamTrack, MediaStreamTrack]:
@@ -43,6 +48,8 @@ def media_tracks(args: argparse.Namespace, label: str) -> tuple[MediaStreamTrack
 
 async def run_station(args: argparse.Namespace, server: str, token: str, label: str) -> None:
     """Start simulators and sources, then run the station until cancelled."""
+    if args.media is MediaMode.FARLINK:
+        tuning.apply()  # process-wide, before any peer connection exists
     async with AsyncExitStack() as stack:
         sources: list[DeviceSource] = []
         for kind in args.simulate:
@@ -56,7 +63,8 @@ async def run_station(args: argparse.Namespace, server: str, token: str, label: 
         video, audio = media_tracks(args, label)
         request = None if args.no_request else ConsultRequest(priority=args.priority, reason=args.reason)
         station = Station(StationSetup(server=server, token=token, video=video, audio=audio,
-                                       sources=sources, request=request, data_dir=args.station_dir))
+                                       sources=sources, request=request, data_dir=args.station_dir,
+                                       media=args.media))
         runner, url = await start_local_page(station, args.page_host, args.page_port)
         stack.push_async_callback(runner.cleanup)
         print(f"Station page for the clinic staff: {url}", flush=True)

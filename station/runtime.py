@@ -21,7 +21,7 @@ from media.stills import encode_jpeg
 from devices.source import DeviceSource, Gap, StateChange
 from station.bus import ReadingBus
 from station.linkcheck import LinkCheck
-from station.peer import PeerLink
+from station.peer import MediaMode, PeerLink
 from station.signaling_client import SignalingClient
 from station.stills import Still, StillStore
 from station.upload import StillUploader
@@ -29,6 +29,8 @@ from station.upload import StillUploader
 log = logging.getLogger(__name__)
 
 VITALS_HZ = 5.0
+#: fresh offers to one member at most this often (a failing path must not spin offers)
+REOFFER_MIN_S = 5.0
 
 
 class ConsultPhase(StrEnum):
@@ -55,6 +57,7 @@ class StationSetup:
     sources: list[DeviceSource] = field(default_factory=list)
     request: ConsultRequest | None = field(default_factory=ConsultRequest)
     data_dir: Path | None = None  # where stills are kept until the server has them; None: no stills
+    media: MediaMode = MediaMode.FARLINK
 
 
 class Station:
@@ -75,6 +78,8 @@ class Station:
         self._relay = MediaRelay()
         self._ice_servers: list[dict[str, Any]] = []
         self._name = ""
+        self._offered_at: dict[str, float] = {}
+        self._reoffers: dict[str, asyncio.Task[None]] = {}
 
     async def run(self) -> None:
         tasks = [asyncio.create_task(self._read(source)) for source in self.setup.sources]
@@ -191,7 +196,10 @@ class Station:
         elif kind == "uplink":
             await self._stream_to({peer["id"] for peer in message["peers"]})
         elif kind == "signal" and message.get("from") in self.peers:
-            await self.peers[message["from"]].accept(message["data"])
+            if message["data"].get("kind") == "renegotiate":
+                self._reoffer(message["from"])  # the member's side of the link failed
+            else:
+                await self.peers[message["from"]].accept(message["data"])
         elif kind == "consult_ended":
             log.info("consult %s ended: %s", message["consult"], message.get("reason"))
             self.consult_id = None
@@ -216,10 +224,31 @@ class Station:
     async def _open_peer(self, peer_id: str) -> None:
         video = self._relay.subscribe(self.setup.video) if self.setup.video is not None else None
         audio = self._relay.subscribe(self.setup.audio) if self.setup.audio is not None else None
-        peer = PeerLink(peer_id, self._ice_servers, video, audio, self._on_control, self.stills)
+        peer = PeerLink(peer_id, self._ice_servers, video, audio, self._on_control, self.stills,
+                        media=self.setup.media, on_failed=lambda link: self._reoffer(link.peer_id))
         self.peers[peer_id] = peer
+        self._offered_at[peer_id] = time.monotonic()
         offer = await peer.offer()
         await self.client.send({"type": "signal", "consult": self.consult_id, "to": peer_id, "data": offer})
+
+    def _reoffer(self, peer_id: str) -> None:
+        """Recover a failed link with a fresh peer connection (aiortc has no ICE restart), at
+        most every ``REOFFER_MIN_S`` per member; when signaling is down, the station's rejoin
+        after it reconnects makes the offer instead."""
+        if peer_id in self._reoffers:
+            return
+
+        async def later() -> None:
+            try:
+                wait = self._offered_at.get(peer_id, 0.0) + REOFFER_MIN_S - time.monotonic()
+                await asyncio.sleep(max(0.0, wait))
+                if peer_id in self.peers and self.client.connected.is_set():
+                    log.info("renegotiating with %s", peer_id)
+                    await self._open_peer(peer_id)
+            finally:
+                self._reoffers.pop(peer_id, None)
+
+        self._reoffers[peer_id] = asyncio.ensure_future(later())
 
     async def _on_control(self, peer: PeerLink, message: dict[str, Any]) -> None:
         if message.get("type") == "still_request":
@@ -239,6 +268,8 @@ class Station:
                 self.on_chat(entry)
 
     async def _close_peers(self) -> None:
+        for task in self._reoffers.values():
+            task.cancel()
         peers, self.peers = self.peers, {}
         for peer in peers.values():
             await peer.close()

@@ -1,14 +1,16 @@
-"""Shared fixtures: a real signaling server on loopback with one specialist and one station."""
+"""Shared fixtures: a real signaling server on loopback with one specialist and one station;
+Farlink's aiortc tuning, installed for one test."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestServer
 
+from media import tuning
 from signaling.accounts import Role
 from signaling.app import accounts_key, create_app
 from signaling.config import ServerConfig
@@ -36,3 +38,11 @@ async def server(tmp_path: Path) -> AsyncIterator[Server]:
         yield Server(str(test_server.make_url("/")), token, SPECIALIST, app)
     finally:
         await test_server.close()
+
+
+@pytest.fixture
+def tuned() -> Iterator[None]:
+    """``media.tuning`` applied (as ``farlink station`` does) and restored afterwards."""
+    tuning.apply()
+    yield
+    tuning.restore()

@@ -1,4 +1,8 @@
-"""A specialist peer in Python (aiortc), driving the real server the way the browser page does."""
+"""A specialist peer in Python (aiortc), driving the real server the way the browser page does.
+
+Where aiortc receives video the deadline jitter buffer must be in use: run it under
+``media.tuning.apply()`` (the ``tuned`` fixture), which ``video_jitter_buffer`` lets tests check.
+"""
 
 from __future__ import annotations
 
@@ -99,6 +103,13 @@ class SpecialistPeer:
 
     async def send_chat(self, text: str) -> None:
         self.channels["control"].send(json.dumps({"type": "chat", "text": text, "from": self.name}))
+
+    def video_jitter_buffer(self) -> object:
+        """The jitter buffer of the live video receiver (None before the offer)."""
+        for receiver in self.pc.getReceivers() if self.pc is not None else []:
+            if receiver.track.kind == "video":
+                return getattr(receiver, "_RTCRtpReceiver__jitter_buffer")
+        return None
 
     async def wait_for(self, predicate: Any, timeout: float = 20.0) -> None:
         async def poll() -> None:

@@ -103,7 +103,11 @@ const handlers = {
     if (m.peer === state.stationPeer) setPill("consult-state", "reconnecting", "warn");
   },
   peer_joined(m) {
-    if (m.peer.role === "station") setPill("consult-state", "reconnecting", "warn");
+    // The station is back on signaling: it sends a fresh offer (aiortc has no ICE restart).
+    if (m.peer.role === "station") {
+      state.stationPeer = m.peer.id;
+      setPill("consult-state", "reconnecting", "warn");
+    }
   },
   consult_ended(m) {
     closePeer();
@@ -179,9 +183,11 @@ async function answer(from, sdp) {
     if (channel.label === "files") state.stills.attach(channel);
   };
   pc.onconnectionstatechange = () => {
+    if (pc !== state.pc) return; // a replaced connection closing
     const s = pc.connectionState;
     if (s === "connected") setPill("consult-state", "live", "ok");
     else if (s === "disconnected" || s === "failed") setPill("consult-state", "reconnecting", "warn");
+    if (s === "failed") askForOffer();
   };
   await pc.setRemoteDescription({ type: "offer", sdp });
   const mic = await microphone();
@@ -189,6 +195,24 @@ async function answer(from, sdp) {
   await pc.setLocalDescription(await pc.createAnswer());
   await iceGatheringComplete(pc);
   send({ type: "signal", consult: state.consult.id, to: from, data: { kind: "answer", sdp: pc.localDescription.sdp } });
+}
+
+// A failed connection cannot come back (no ICE restart with aiortc): ask the station for a fresh
+// offer, and again every 15 s while none has brought the link back (the station may be offline;
+// it offers by itself when it rejoins).
+let offerAsked = null;
+function askForOffer() {
+  if (offerAsked || !state.consult) return;
+  const ask = () => {
+    if (!state.consult || (state.pc && state.pc.connectionState !== "failed")) {
+      clearInterval(offerAsked);
+      offerAsked = null;
+      return;
+    }
+    send({ type: "signal", consult: state.consult.id, to: state.stationPeer, data: { kind: "renegotiate" } });
+  };
+  offerAsked = setInterval(ask, 15000);
+  ask();
 }
 
 function iceGatheringComplete(pc) {
@@ -209,6 +233,13 @@ function onControl(message) {
   if (message.type === "chat") addChat(message);
   else if (message.type === "device") addDevice(`${message.source}: ${message.state}${message.reason ? " (" + message.reason + ")" : ""}`);
   else if (message.type === "gap") addDevice(`${message.source}: no data for ${Math.round(message.end - message.start)} s`);
+  else if (message.type === "link") showLink(message);
+}
+
+function showLink(link) {
+  state.link = link;
+  const rtt = link.rtt_ms === null ? "" : ` · RTT ${link.rtt_ms} ms`;
+  $("link-stats").textContent = `link: ${link.rung} · ${link.target_kbps} kbit/s${rtt}`;
 }
 
 function addDevice(text) {

@@ -8,7 +8,9 @@ import time
 import pytest
 
 from devices.catalog import open_source, start_simulator
+from media.jitter import DeadlineJitterBuffer
 from media.pattern import TestPatternTrack, ToneTrack
+from media.rungtrack import RungTrack
 from station.runtime import ConsultRequest, Station, StationSetup
 from tests.conftest import Server
 from tests.specialist import SpecialistPeer
@@ -22,7 +24,7 @@ async def simulators():
         await sim.stop()
 
 
-async def test_live_consult_delivers_video_vitals_audio_and_chat(server: Server, simulators) -> None:
+async def test_live_consult_delivers_video_vitals_audio_and_chat(server: Server, simulators, tuned: None) -> None:
     oximeter, cuff = simulators
     setup = StationSetup(
         server=server.url, token=server.station_token,
@@ -58,6 +60,16 @@ async def test_live_consult_delivers_video_vitals_audio_and_chat(server: Server,
             await doctor.wait_for(lambda: any(m.get("text") == "Retaking now" for m in doctor.control))
             # The station hears the specialist.
             await doctor.wait_for(lambda: any(p.audio_frames_received > 10 for p in station.peers.values()))
+            # Farlink media: the link adapts, tells the specialist, and the receiver has a deadline.
+            (peer,) = station.peers.values()
+            assert peer.controller is not None
+            video_sender = next(s for s in peer.pc.getSenders() if s.kind == "video")
+            assert isinstance(video_sender.track, RungTrack) and video_sender.track.rung == peer.controller.rung
+            await doctor.wait_for(lambda: any(m.get("type") == "link" for m in doctor.control))
+            link = next(m for m in doctor.control if m.get("type") == "link")
+            assert link["rung"] in [r.name for r in peer.controller.ladder.rungs]
+            await doctor.wait_for(lambda: peer.controller.status()["rtt_ms"] is not None)
+            assert isinstance(doctor.video_jitter_buffer(), DeadlineJitterBuffer)
     finally:
         station_task.cancel()
         await asyncio.gather(station_task, return_exceptions=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 from aiortc import RTCPeerConnection
@@ -12,22 +12,16 @@ from aiortc.rtp import RtcpReceiverInfo, RtcpRrPacket
 
 from devices.errors import LocalError
 from media import tuning
-from media.adaptive import AdaptiveController, follow
+from media.adaptive import AdaptiveController
 from media.encoders import TunedVp8Encoder
 from media.ladder import Ladder, Rung
+from media.rungtrack import RungTrack
 from tests.media.peers import AudioStreamTrack, MovingTrack, connected_pair
 
 
 @pytest.fixture
-def tuned() -> Iterator[None]:
-    tuning.apply()
-    yield
-    tuning.restore()
-
-
-@pytest.fixture
-async def peers(tuned: None) -> AsyncIterator[tuple[RTCPeerConnection, MovingTrack]]:
-    track = MovingTrack((640, 480), 15)
+async def peers(tuned: None) -> AsyncIterator[tuple[RTCPeerConnection, RungTrack]]:
+    track = RungTrack(MovingTrack((640, 480), 15))
     sender_pc, receiver_pc = await connected_pair(track, AudioStreamTrack())
     try:
         yield sender_pc, track
@@ -54,13 +48,13 @@ def test_the_controller_needs_tuning_first() -> None:
     assert info.value.code == "not_tuned"
 
 
-async def test_the_rung_drives_encoders_track_and_status(peers: tuple[RTCPeerConnection, MovingTrack]) -> None:
+async def test_the_rung_drives_encoders_track_and_status(peers: tuple[RTCPeerConnection, RungTrack]) -> None:
     pc, track = peers
     controller = AdaptiveController(pc, Ladder(start="qvga5"), interval_s=0.2)
     seen: list[Rung] = []
-    controller.add_observer(follow(track))
+    controller.add_observer(track.follow)
     controller.add_observer(seen.append)
-    assert track.size == (320, 240) and track.fps == 5  # scaled at once
+    assert track.rung is not None and track.rung.name == "qvga5"  # told at once
     video = by_kind(pc, "video")
     for _ in range(40):
         await controller.poll()
@@ -77,7 +71,7 @@ async def test_the_rung_drives_encoders_track_and_status(peers: tuple[RTCPeerCon
     assert seen[0].name == "qvga5"
 
 
-async def test_persistent_loss_steps_the_rung_down(peers: tuple[RTCPeerConnection, MovingTrack]) -> None:
+async def test_persistent_loss_steps_the_rung_down(peers: tuple[RTCPeerConnection, RungTrack]) -> None:
     pc, track = peers
     controller = AdaptiveController(pc, Ladder(start="vga10"))
     seen: list[Rung] = []
@@ -95,7 +89,7 @@ async def test_persistent_loss_steps_the_rung_down(peers: tuple[RTCPeerConnectio
     assert controller.status()["trend"] in ("decrease", "hold")
 
 
-async def test_forced_rungs_switch_senders(peers: tuple[RTCPeerConnection, MovingTrack]) -> None:
+async def test_forced_rungs_switch_senders(peers: tuple[RTCPeerConnection, RungTrack]) -> None:
     pc, _ = peers
     controller = AdaptiveController(pc)
     video, audio = by_kind(pc, "video"), by_kind(pc, "audio")

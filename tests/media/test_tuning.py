@@ -23,13 +23,6 @@ from media.tuning import PacedNackGenerator, TuningConfig
 from tests.media.peers import AudioStreamTrack, MovingTrack, connected_pair
 
 
-@pytest.fixture
-def tuned() -> Iterator[None]:
-    tuning.apply()
-    yield
-    tuning.restore()
-
-
 def video_frames(count: int, fps: float, size: tuple[int, int] = (320, 240)) -> Iterator[av.VideoFrame]:
     track = MovingTrack(size, fps)
     for i in range(count):
