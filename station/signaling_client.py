@@ -14,12 +14,14 @@ import aiohttp
 log = logging.getLogger(__name__)
 
 Handler = Callable[[dict[str, Any]], Awaitable[None]]
+#: a TCP handshake takes one round trip (1.5 s on BGAN) plus SYN retransmissions on loss
+CONNECT_TIMEOUT_S = 5.0
 
 
 class SignalingClient:
     """Keeps one authenticated WebSocket open; calls ``handler`` for every message received."""
 
-    def __init__(self, server: str, token: str, handler: Handler, *, max_backoff_s: float = 30.0) -> None:
+    def __init__(self, server: str, token: str, handler: Handler, *, max_backoff_s: float = 2.0) -> None:
         self.url = server.rstrip("/") + "/ws"
         self._token = token
         self._handler = handler
@@ -39,9 +41,15 @@ class SignalingClient:
         return True
 
     async def run(self) -> None:
-        """Connect, serve, reconnect; runs until cancelled."""
+        """Connect, serve, reconnect; runs until cancelled.
+
+        Retries are capped at a few seconds and each attempt gives up after ``CONNECT_TIMEOUT_S``:
+        after an outage the consult (and its media recovery, which needs signaling) should resume
+        within seconds of the link, not at the end of a long backoff or of TCP's SYN retries.
+        """
         backoff = 0.5
-        async with aiohttp.ClientSession() as session:
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT_S)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
             while True:
                 try:
                     async with session.ws_connect(
