@@ -69,8 +69,11 @@ class EstimatorConfig:
     #: a REMB bounds the target for this long (plus two round trips)
     remb_hold_ms: float = 3_000.0
     #: after congestion at capacity C the target may return to 0.97 C, plus C per this many
-    #: seconds (doubled after each probe that hit the same wall, up to 8 times)
-    probe_patience_s: float = 120.0
+    #: seconds (doubled after each probe that hit the same wall, up to ``probe_backoff_max``
+    #: times): the next rung up is tried after ~0.7 of it, so a link whose capacity came back
+    #: is found within a minute or two, and a steady wall is knocked on every few minutes
+    probe_patience_s: float = 60.0
+    probe_backoff_max: float = 8.0
 
 
 class BandwidthEstimator:
@@ -175,17 +178,19 @@ class BandwidthEstimator:
             # about the link above its own rate.
             ceiling = 2.5 * sent_bps + 64_000
             if self._capacity is not None:
-                capacity, seen_ms = self._capacity
-                if sent_bps > 1.1 * capacity:
-                    # we sent above it without congestion: the link carries at least that much
-                    self._capacity = (sent_bps, seen_ms)
+                wall, seen_ms = self._capacity
+                if sent_then > 1.1 * wall:
+                    # This report is about a time we sent well above the wall, and it shows no
+                    # congestion: the link changed. Forget the wall and climb freely.
+                    self._capacity = None
+                    self._probe_backoff = 1.0
                 else:
-                    if self._target > 0.9 * capacity:
+                    if self._target > 0.9 * wall:
                         rate *= 0.25
                     # Going back above a rate that congested the link is a probe: allowed a
                     # little more as time passes, more slowly after each probe that failed.
                     age_s = (now_ms - seen_ms) / 1000
-                    ceiling = min(ceiling, capacity * (0.97 + age_s / (cfg.probe_patience_s * self._probe_backoff)))
+                    ceiling = min(ceiling, wall * (0.97 + age_s / (cfg.probe_patience_s * self._probe_backoff)))
             if self._target < ceiling:
                 self._target = min(ceiling, self._target * (1 + rate * dt_s))
                 self._trend = Trend.INCREASE
@@ -208,7 +213,7 @@ class BandwidthEstimator:
 
     def _remember_congestion(self, capacity: float, now_ms: float) -> None:
         if self._capacity is not None and 0.8 < capacity / max(self._capacity[0], 1.0) < 1.25:
-            self._probe_backoff = min(8.0, self._probe_backoff * 2)  # the same wall again
+            self._probe_backoff = min(self.config.probe_backoff_max, self._probe_backoff * 2)  # the same wall
         else:
             self._probe_backoff = 1.0
         self._capacity = (capacity, now_ms)

@@ -138,3 +138,40 @@ def test_the_ladder_settles_on_each_link_without_flapping(
     names = [r.name for r in ladder.rungs]
     assert names.index(ladder.rung.name) <= names.index(floor), switches
     assert len(late) <= 4, switches  # an occasional probe, not flapping
+
+
+def ride(link: FluidLink, until_ms: float, estimator: BandwidthEstimator, ladder: Ladder) -> list[tuple[float, str]]:
+    """The ladder on the estimator on ``link``, app-limited at its rung; returns the switches."""
+    switches: list[tuple[float, str]] = []
+    for now, report in link.run(until_ms, lambda: ladder.rung.wire_bps()):
+        estimator.on_report(report, ladder.rung.wire_bps(), now)
+        before = ladder.rung
+        if ladder.update(estimator.target_bps, now, estimator.rtt_ms) != before:
+            switches.append((now, ladder.rung.name))
+    return switches
+
+
+def test_the_rung_steps_down_within_two_round_trips_of_a_capacity_drop() -> None:
+    drop_ms = 180_000
+    link = FluidLink(lambda t: 256_000 if t < drop_ms else 64_000, base_rtt_ms=800, queue_ms=1000, loss=0.01)
+    estimator, ladder = BandwidthEstimator(), Ladder()
+    ride(link, drop_ms, estimator, ladder)
+    assert ladder.rung.wire_bps() > 100_000  # it climbed on the 256 kbit/s link first
+    # Two round trips as the link now has them: base RTT plus its full queue.
+    ride(link, drop_ms + 2 * (800 + 1000), estimator, ladder)
+    assert ladder.rung.wire_bps() <= 64_000, ladder.rung
+
+
+def test_the_rung_climbs_when_capacity_returns_and_then_only_probes() -> None:
+    rise_ms = 60_000
+    link = FluidLink(lambda t: 64_000 if t < rise_ms else 1_000_000, base_rtt_ms=600, queue_ms=500, loss=0.005)
+    estimator, ladder = BandwidthEstimator(), Ladder()
+    ride(link, rise_ms, estimator, ladder)
+    assert ladder.rung.wire_bps() <= 64_000
+    switches = ride(link, rise_ms + 400_000, estimator, ladder)
+    names = [r.name for r in ladder.rungs]
+    reached = next(t for t, name in switches if names.index(name) <= names.index("vga25"))
+    assert reached - rise_ms < 180_000, switches  # found the new capacity within minutes
+    after = [(t, name) for t, name in switches if t > reached + 30_000]  # the climb is over
+    assert all(names.index(name) <= names.index("vga25") for _, name in after), switches  # no fall
+    assert all(b - a > 60_000 for (a, _), (b, _) in zip(after, after[1:])), switches  # no sawtooth

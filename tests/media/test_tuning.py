@@ -60,18 +60,26 @@ def test_vp8_holds_rates_far_below_aiortcs_floor(bitrate: int, fps: int) -> None
     assert 0.6 * bitrate < sent * 8 / seconds < 1.3 * bitrate
 
 
-def test_vp8_rate_changes_only_from_the_controller_and_only_then_rebuild() -> None:
+def test_vp8_rate_follows_the_controller_without_rebuild_or_keyframe() -> None:
     encoder = TunedVp8Encoder(VideoSettings(64_000))
-    frames = video_frames(40, 10)
-    for _ in range(10):
-        encoder.encode(next(frames))
-    encoder.target_bitrate = 900_000  # what aiortc does on every REMB
-    encoder.settings = VideoSettings(64_000)  # an equal value, swapped in by the controller
-    keyframes = [is_keyframe(encoder.encode(next(frames))[0]) for _ in range(10)]
-    assert encoder.rebuilds == 1 and not any(keyframes)
-    encoder.settings = VideoSettings(30_000)
-    assert is_keyframe(encoder.encode(next(frames))[0])
-    assert encoder.rebuilds == 2
+    frames = video_frames(300, 10)
+    first = [encoder.encode(next(frames)) for _ in range(100)]
+    encoder.target_bitrate = 900_000  # what aiortc does on every REMB: ignored
+    rates = {}
+    for bitrate in (32_000, 16_000, 64_000):
+        encoder.settings = VideoSettings(bitrate)
+        encoded = [encoder.encode(next(frames)) for _ in range(60)]
+        assert not any(is_keyframe(payloads) for payloads, _ in encoded if payloads)
+        rates[bitrate] = sum(len(p) for payloads, _ in encoded[10:] for p in payloads) * 8 / 5
+    assert encoder.rebuilds == 1
+    for bitrate, measured in rates.items():
+        assert 0.6 * bitrate < measured < 1.35 * bitrate, rates
+    # RTP timestamps stay on the capture clock whatever the encoder's clock does.
+    assert [t for _, t in first[:3]] == [0, 9000, 18000]
+    # A new size needs a new context, and a keyframe.
+    bigger = next(video_frames(1, 10, size=(640, 480)))
+    bigger.pts = 400 * 9000
+    assert is_keyframe(encoder.encode(bigger)[0]) and encoder.rebuilds == 2
 
 
 def test_vp8_stills_are_each_a_keyframe() -> None:
