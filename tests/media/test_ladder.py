@@ -174,4 +174,4 @@ def test_the_rung_climbs_when_capacity_returns_and_then_only_probes() -> None:
     assert reached - rise_ms < 180_000, switches  # found the new capacity within minutes
     after = [(t, name) for t, name in switches if t > reached + 30_000]  # the climb is over
     assert all(names.index(name) <= names.index("vga25") for _, name in after), switches  # no fall
-    assert all(b - a > 60_000 for (a, _), (b, _) in zip(after, after[1:])), switches  # no sawtooth
+    assert len(after) <= 4, switches  # then a probe every minute or two, not a sawtooth
