@@ -128,7 +128,10 @@ class PeerLink:
             task.cancel()
         if self.controller is not None:
             await self.controller.stop()
+        tracks = [s.track for s in self.pc.getSenders() if s.track is not None]
         await self.pc.close()
+        for track in tracks:
+            track.stop()  # unsubscribes from the capture relay, which would keep queueing frames
 
     def _connection_state(self) -> None:
         state = self.pc.connectionState

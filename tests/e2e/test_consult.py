@@ -6,11 +6,15 @@ import asyncio
 import time
 
 import pytest
+from aiortc.codecs.vpx import Vp8Encoder
 
 from devices.catalog import open_source, start_simulator
+from media import tuning
+from media.encoders import TunedVp8Encoder
 from media.jitter import DeadlineJitterBuffer
 from media.pattern import TestPatternTrack, ToneTrack
 from media.rungtrack import RungTrack
+from station.peer import MediaMode
 from station.runtime import ConsultRequest, Station, StationSetup
 from tests.conftest import Server
 from tests.specialist import SpecialistPeer
@@ -70,6 +74,32 @@ async def test_live_consult_delivers_video_vitals_audio_and_chat(server: Server,
             assert link["rung"] in [r.name for r in peer.controller.ladder.rungs]
             await doctor.wait_for(lambda: peer.controller.status()["rtt_ms"] is not None)
             assert isinstance(doctor.video_jitter_buffer(), DeadlineJitterBuffer)
+    finally:
+        station_task.cancel()
+        await asyncio.gather(station_task, return_exceptions=True)
+
+
+async def test_stock_media_leaves_aiortc_as_it_ships(server: Server) -> None:
+    """``--media stock``: no controller, no rung track, aiortc's own encoder (for benchmarks)."""
+    assert not tuning.applied()
+    station = Station(StationSetup(
+        server=server.url, token=server.station_token,
+        video=TestPatternTrack(size=(320, 240), fps=15), audio=ToneTrack(),
+        request=ConsultRequest(reason="compare", again_after_s=None), media=MediaMode.STOCK,
+    ))
+    station_task = asyncio.create_task(station.run())
+    try:
+        async with SpecialistPeer(server.url, *server.specialist) as doctor:
+            await doctor.join_first_waiting()
+            await doctor.wait_for(lambda: doctor.frames >= 10, timeout=30)
+            (peer,) = station.peers.values()
+            assert peer.controller is None
+            video_sender = next(s for s in peer.pc.getSenders() if s.kind == "video")
+            assert not isinstance(video_sender.track, RungTrack)
+            encoder = tuning.encoder_of(video_sender)
+            assert isinstance(encoder, Vp8Encoder) and not isinstance(encoder, TunedVp8Encoder)
+            ice = video_sender.transport.transport.iceGatherer._connection  # aioice underneath
+            assert ice.stun_server is None and ice.turn_server is None  # the server names none
     finally:
         station_task.cancel()
         await asyncio.gather(station_task, return_exceptions=True)
