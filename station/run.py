@@ -13,7 +13,6 @@ from aiortc.mediastreams import MediaStreamTrack
 
 from devices.catalog import open_source, start_simulator
 from devices.source import DeviceSource
-from media import tuning
 from media.capture import open_camera, open_microphone
 from media.pattern import TestPatternTrack, ToneTrack
 from station.local_page import start_local_page
@@ -48,8 +47,6 @@ def media_tracks(args: argparse.Namespace, label: str) -> tuple[MediaStreamTrack
 
 async def run_station(args: argparse.Namespace, server: str, token: str, label: str) -> None:
     """Start simulators and sources, then run the station until cancelled."""
-    if args.media is MediaMode.FARLINK:
-        tuning.apply()  # process-wide, before any peer connection exists
     async with AsyncExitStack() as stack:
         sources: list[DeviceSource] = []
         for kind in args.simulate:

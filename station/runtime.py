@@ -17,8 +17,9 @@ from aiortc.mediastreams import MediaStreamTrack
 
 from devices.errors import LocalError
 from devices.reading import Reading
-from media.stills import encode_jpeg
 from devices.source import DeviceSource, Gap, StateChange
+from media import tuning
+from media.stills import encode_jpeg
 from station.bus import ReadingBus
 from station.linkcheck import LinkCheck
 from station.peer import MediaMode, PeerLink
@@ -82,6 +83,8 @@ class Station:
         self._reoffers: dict[str, asyncio.Task[None]] = {}
 
     async def run(self) -> None:
+        if self.setup.media is MediaMode.FARLINK:
+            tuning.apply()  # process-wide and idempotent; before any peer connection exists
         tasks = [asyncio.create_task(self._read(source)) for source in self.setup.sources]
         tasks.append(asyncio.create_task(self._push_vitals()))
         tasks.append(asyncio.create_task(self._push_device_events()))

@@ -40,6 +40,13 @@ async def server(tmp_path: Path) -> AsyncIterator[Server]:
         await test_server.close()
 
 
+@pytest.fixture(autouse=True)
+def untuned_after() -> Iterator[None]:
+    """Every test leaves aiortc as it ships (a Farlink station applies the tuning process-wide)."""
+    yield
+    tuning.restore()
+
+
 @pytest.fixture
 def tuned() -> Iterator[None]:
     """``media.tuning`` applied (as ``farlink station`` does) and restored afterwards."""

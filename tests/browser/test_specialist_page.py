@@ -17,9 +17,7 @@ async def frames_decoded(page) -> int:
     return await page.evaluate("() => (window.farlink.videoStats || {}).framesDecoded || 0")
 
 
-async def test_specialist_logs_in_joins_and_sees_video_and_vitals(
-    server: Server, browser, artifacts: Path, tuned: None
-) -> None:
+async def test_specialist_logs_in_joins_and_sees_video_and_vitals(server: Server, browser, artifacts: Path) -> None:
     oximeter = await start_simulator("contec-v7")
     cuff = await start_simulator("visomat-bp", interval_s=3.0)
     station = Station(StationSetup(

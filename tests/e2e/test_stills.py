@@ -20,9 +20,7 @@ from tests.specialist import SpecialistPeer
 BLACKOUT_AFTER = 40_000  # bytes of the still that get through before the specialist's link dies
 
 
-async def test_a_1080p_still_survives_a_dropped_connection_mid_transfer(
-    server: Server, tmp_path: Path, tuned: None
-) -> None:
+async def test_a_1080p_still_survives_a_dropped_connection_mid_transfer(server: Server, tmp_path: Path) -> None:
     station = Station(StationSetup(
         server=server.url, token=server.station_token,
         # One frame a second: encoding and decoding 1080p video is not what is tested here, and on
