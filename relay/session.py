@@ -7,8 +7,8 @@ is what the station is in a one-to-one consult: it offers video, audio and the `
 
 Video: the station's VP8 is decoded once (through Farlink's deadline jitter buffer:
 ``media.tuning`` is applied before the first peer connection) and encoded again for each viewer.
-Every viewer's link has its own ``AdaptiveController``, which sets that viewer's encoder rate and
-scales a ``ScaledTrack`` to its rung: a viewer on a thin link gets fewer, smaller frames without
+Every viewer's link has its own ``AdaptiveController`` (the ``PeerLink``'s), which sets that
+viewer's encoder rate and cuts its ``RungTrack`` to its rung: a viewer on a thin link gets fewer, smaller frames without
 slowing anyone else. aiortc has no simulcast and no RTP-level forwarding API, so a re-encode per
 viewer is the price; ``bench/relay_cpu.py`` measures it.
 
@@ -35,10 +35,9 @@ from aiortc.mediastreams import MediaStreamTrack
 
 from devices.reading import Reading
 from media import tuning
-from media.adaptive import AdaptiveController, follow
+from media.adaptive import AdaptiveController
 from media.feed import Feed
 from media.ladder import RUNGS, Ladder
-from media.scaled import ScaledTrack
 from station.peer import PeerLink, ice_configuration
 
 log = logging.getLogger(__name__)
@@ -140,12 +139,12 @@ class ConsultRelay:
         peer_id = peer["id"]
         if peer_id in self.viewers:
             return  # announced twice (joins racing with the relay's own entry): one link is enough
-        video = ScaledTrack(self._fanout.subscribe(self.video, buffered=False))
+        video = self._fanout.subscribe(self.video, buffered=False)
         audio = self._fanout.subscribe(self.audio)
         link = PeerLink(peer_id, self._ice, video, audio, self._viewer_control,
-                        on_audio=lambda track: self._viewer_voice(peer_id, track))
-        controller = AdaptiveController(link.pc, Ladder(VIEWER_RUNGS))
-        controller.add_observer(follow(video))
+                        on_audio=lambda track: self._viewer_voice(peer_id, track), ladder=Ladder(VIEWER_RUNGS))
+        controller = link.controller  # the link's own, on the viewer rungs; it scales the video
+        assert controller is not None
         controller.start()
         self.viewers[peer_id] = Downlink(peer["role"], link, controller, [video, audio])
         await self._signal_to(peer_id, await link.offer())
@@ -184,6 +183,10 @@ class ConsultRelay:
     async def _signal(self, sender: str, role: str, data: dict[str, Any]) -> None:
         if role == "station" and data.get("kind") == "offer" and isinstance(data.get("sdp"), str):
             await self._answer_station(sender, data["sdp"])
+        elif sender in self.viewers and data.get("kind") == "renegotiate":
+            viewer = self.viewers.pop(sender)  # the viewer's connection failed: offer a fresh one
+            await viewer.close()
+            await self._peer_joined({"id": sender, "role": viewer.role})
         elif sender in self.viewers:
             await self.viewers[sender].link.accept(data)
 

@@ -23,7 +23,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from devices.reading import Reading
 from media.adaptive import AdaptiveController
-from media.ladder import Rung
+from media.ladder import Ladder, Rung
 from media.rungtrack import RungTrack
 from station.filechannel import LABEL as FILES_LABEL
 from station.filechannel import FileSender
@@ -61,6 +61,7 @@ class PeerLink:
         on_audio: Callable[[MediaStreamTrack], None] | None = None,
         *,
         media: MediaMode = MediaMode.FARLINK,
+        ladder: Ladder | None = None,
         on_failed: Callable[[PeerLink], None] | None = None,
     ) -> None:
         """``on_audio`` takes the member's incoming audio track (a relay forwards it); without
@@ -75,7 +76,7 @@ class PeerLink:
         self._tasks: set[asyncio.Task[None]] = set()
         self.controller: AdaptiveController | None = None
         if media is MediaMode.FARLINK:
-            self.controller = AdaptiveController(self.pc)
+            self.controller = AdaptiveController(self.pc, ladder)
             if video is not None:
                 video = RungTrack(video)
                 self.controller.add_observer(video.follow)
