@@ -2,6 +2,7 @@
 // station, read its vitals live, chat, end. Plain ES module; uPlot draws the trend chart.
 import { VitalsView } from "/static/vitals.js";
 import { StillsView } from "/static/stills.js";
+import { Team } from "/static/team.js";
 
 const $ = (id) => document.getElementById(id);
 const state = { ws: null, me: null, iceServers: [], consult: null, stationPeer: null, pc: null, control: null, mic: null };
@@ -81,6 +82,8 @@ function send(message) {
   if (state.ws && state.ws.readyState === WebSocket.OPEN) state.ws.send(JSON.stringify(message));
 }
 
+const team = new Team(state, send);
+
 const handlers = {
   welcome(m) { state.iceServers = m.ice_servers || []; },
   waiting_room(m) { renderRoom(m.consults); },
@@ -95,9 +98,12 @@ const handlers = {
     fetch(`/api/consults/${m.consult.id}/stills`).then((r) => (r.ok ? r.json() : [])).then((s) => state.stills.showRecorded(s));
     $("consult-title").textContent = `${m.consult.station} — ${m.consult.reason}`;
     $("chat-log").replaceChildren();
+    team.entered(m.consult);
     setPill("consult-state", "connecting", "warn");
     show("consult-view");
   },
+  invited(m) { team.invited(m); },
+  invite_sent(m) { team.inviteSent(m); },
   signal(m) { if (m.data.kind === "offer") answer(m.from, m.data.sdp); },
   peer_left(m) {
     if (m.peer === state.stationPeer) setPill("consult-state", "reconnecting", "warn");
@@ -116,7 +122,7 @@ const handlers = {
     addChat({ from: "Farlink", text: `Consult ended (${m.reason}).`, time: Date.now() / 1000 });
     setTimeout(() => { if (!state.consult) show("room-view"); }, 1500);
   },
-  error(m) { console.warn("server:", m.code, m.message); },
+  error(m) { if (!team.error(m)) console.warn("server:", m.code, m.message); },
 };
 
 function onMessage(m) {
@@ -190,7 +196,7 @@ async function answer(from, sdp) {
     if (s === "failed") askForOffer();
   };
   await pc.setRemoteDescription({ type: "offer", sdp });
-  const mic = await microphone();
+  const mic = team.readOnly ? null : await microphone();
   if (mic) for (const track of mic.getAudioTracks()) pc.addTrack(track, mic);
   await pc.setLocalDescription(await pc.createAnswer());
   await iceGatheringComplete(pc);
