@@ -153,7 +153,9 @@ class Ladder:
         rtt = rtt_ms or 0.0
         if target_bps < self.rung.required_bps() * cfg.down_margin:
             # down: at once, straight to the rung that fits
-            self._switch(max(self._index + 1, self._fit_index(target_bps / cfg.down_margin)), now_ms)
+            # (a ladder cut short above "vitals", like the relay's, stays on its last rung)
+            down = min(len(self.rungs) - 1, max(self._index + 1, self._fit_index(target_bps / cfg.down_margin)))
+            self._switch(down, now_ms)
             return self.rung
         fit = self._fit_index(target_bps / cfg.up_headroom)
         settle = max(cfg.settle_ms, 1000 + cfg.settle_rtts * rtt)

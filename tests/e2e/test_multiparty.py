@@ -15,6 +15,7 @@ from media.pattern import TestPatternTrack, ToneTrack
 from relay.session import ConsultRelay
 from signaling.accounts import Role
 from signaling.app import accounts_key, hub_key
+from signaling.hub import Member
 from station.runtime import ConsultRequest, Station, StationSetup
 from tests.conftest import Server
 from tests.specialist import SpecialistPeer
@@ -65,6 +66,13 @@ async def outbound_video_senders(station: Station) -> list[int]:
     return sent
 
 
+def relay_state(relay_member: Member) -> str:
+    """What the relay saw, for a failure message."""
+    session = relay_member.ws._session
+    links = {k: (d.role, d.link.pc.connectionState, d.controller.rung.name) for k, d in session.viewers.items()}
+    return f"upstream {session.upstream and session.upstream.connectionState}, viewers {links}"
+
+
 async def test_three_party_consult_sends_the_uplink_once(server: Server, station: Station) -> None:
     hub = server.app[hub_key]  # type: ignore[index]
     async with SpecialistPeer(server.url, *server.specialist) as lead, \
@@ -91,7 +99,10 @@ async def test_three_party_consult_sends_the_uplink_once(server: Server, station
         # Every viewer decodes the station's video and reads its vitals, through the relay.
         for viewer in (lead, colleague, student):
             start = viewer.frames
-            await viewer.wait_for(lambda v=viewer, s=start: v.frames >= s + 15 and v.frame_times, timeout=60)
+            try:
+                await viewer.wait_for(lambda v=viewer, s=start: v.frames >= s + 15 and v.frame_times, timeout=60)
+            except TimeoutError:
+                pytest.fail(f"{viewer.name}: {viewer.frames - start} new frames; {relay_state(hub.relays[consult['id']])}")
             await viewer.wait_for(lambda v=viewer: any(r["kind"] == "spo2" for r in v.readings), timeout=20)
         relay_member = hub.relays[consult["id"]]
         assert {lead.offers_from[-1], colleague.offers_from[-1], student.offers_from[-1]} == {relay_member.id}

@@ -6,7 +6,7 @@ import pytest
 
 from devices.errors import LocalError
 from media.estimator import BandwidthEstimator, EstimatorConfig, ReceiverReport
-from media.ladder import Ladder, Rung
+from media.ladder import RUNGS, Ladder, Rung
 from tests.media.fluidlink import FluidLink
 
 
@@ -87,6 +87,12 @@ def test_long_round_trips_wait_longer_to_go_up() -> None:
     ladder.update(1_000_000, 0, rtt_ms=1500)
     assert ladder.update(1_000_000, 5_900, rtt_ms=1500).name == "qvga5"
     assert ladder.update(1_000_000, 6_000, rtt_ms=1500).name == "vga25"
+
+
+def test_a_ladder_cut_short_stays_on_its_last_rung() -> None:
+    ladder = Ladder(RUNGS[:8], start="qvga5")  # down to qvga5, as the relay gives its viewers
+    assert ladder.update(1_000, now_ms=0).name == "qvga5"
+    assert ladder.update(1_000, now_ms=500).name == "qvga5"
 
 
 def test_unknown_rung_is_a_local_error() -> None:
