@@ -12,8 +12,8 @@ viewer's encoder rate and cuts its ``RungTrack`` to its rung: a viewer on a thin
 slowing anyone else. aiortc has no simulcast and no RTP-level forwarding API, so a re-encode per
 viewer is the price; ``bench/relay_cpu.py`` measures it.
 
-Audio goes down to every viewer as it came; up to the station goes the voice of the first
-specialist who has a microphone (observers are never heard). Vitals are kept as the latest value
+Audio goes down to every viewer as it came; up to the station goes every specialist's voice,
+mixed into one track (``media.mixer``; observers are never heard). Vitals are kept as the latest value
 per measure and sent to each viewer at 5 Hz, so a viewer who joins late sees the present at once.
 Control messages from the station reach every viewer; chat from a specialist reaches the station
 and the other viewers; observers are read-only (their control messages are dropped, counted).
@@ -37,6 +37,7 @@ from devices.reading import Reading
 from media import tuning
 from media.adaptive import AdaptiveController
 from media.feed import Feed
+from media.mixer import AudioMixer
 from media.ladder import RUNGS, Ladder
 from station.peer import PeerLink, ice_configuration
 
@@ -83,7 +84,7 @@ class ConsultRelay:
         self.consult_id = consult_id
         self.video = Feed("video")
         self.audio = Feed("audio")
-        self.voice = Feed("audio")
+        self.voice = AudioMixer()
         self._fanout = MediaRelay()
         self.upstream: RTCPeerConnection | None = None
         self._upstream_tracks: list[MediaStreamTrack] = []
@@ -108,8 +109,9 @@ class ConsultRelay:
         elif kind == "peer_left":
             viewer = self.viewers.pop(message["peer"], None)
             if viewer is not None:
+                if viewer.voice is not None:
+                    self.voice.remove(viewer.voice)
                 await viewer.close()
-                self._choose_voice()
         elif kind == "signal":
             await self._signal(message["from"], message.get("from_role", ""), message["data"])
         elif kind == "consult_ended":
@@ -128,8 +130,8 @@ class ConsultRelay:
         viewers, self.viewers = self.viewers, {}
         for viewer in viewers.values():
             await viewer.close()
-        for feed in (self.video, self.audio, self.voice):
-            feed.stop()
+        for track in (self.video, self.audio, self.voice):
+            track.stop()
 
     # -- viewers --------------------------------------------------------------------------
 
@@ -153,13 +155,7 @@ class ConsultRelay:
         viewer = self.viewers.get(peer_id)
         if viewer is not None and viewer.role in SPEAKERS:
             viewer.voice = track
-            self._choose_voice()
-
-    def _choose_voice(self) -> None:
-        """Keep the current speaker while they are here; otherwise the first specialist with a voice."""
-        voices = [v.voice for v in self.viewers.values() if v.voice is not None and v.voice.readyState == "live"]
-        if self.voice.source not in voices:
-            self.voice.attach(voices[0] if voices else None)
+            self.voice.add(track)
 
     async def _viewer_control(self, link: PeerLink, message: dict[str, Any]) -> None:
         viewer = self.viewers.get(link.peer_id)

@@ -130,5 +130,6 @@ async def test_three_party_consult_sends_the_uplink_once(server: Server, station
         assert not any(m["text"] == "can I ask something?" for m in station.chat_log)
         assert not any(m.get("text") == "can I ask something?" for m in lead.control)
 
-        # The station hears a specialist's voice through the relay.
+        # The station hears both specialists, mixed by the relay; the observer is not among them.
+        await lead.wait_for(lambda: len(session.voice.inputs) == 2)
         await lead.wait_for(lambda: station.peers[relay_member.id].audio_frames_received > 10)
