@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -160,7 +161,9 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
             elif msg.type is WSMsgType.BINARY:
                 await hub.refuse(member, "bad_json", "binary frames are not accepted")
     finally:
-        await hub.disconnect(member)
+        # aiohttp cancels the handler when the peer's socket goes away; the bookkeeping (a claim
+        # returned to the queue, an abandoned request) must still finish.
+        await asyncio.shield(hub.disconnect(member))
         log.info("%s %s disconnected", principal.role, principal.name)
     return ws
 
@@ -174,6 +177,7 @@ async def _state(app: web.Application) -> AsyncIterator[None]:
     app[accounts_key] = Accounts(store, config.login_failures_per_s, config.login_failure_burst)
     app[hub_key] = Hub(store, config, relay=ConsultRelay)
     yield
+    await app[hub_key].close()
     for member in list(app[hub_key].members.values()):
         await member.ws.close(code=1001, message=b"server shutting down")
     await store.close()

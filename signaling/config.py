@@ -32,6 +32,10 @@ class ServerConfig:
     message_burst: int = 200
     heartbeat_s: float = 15.0
     secure_cookies: bool = False
+    # Changes to the waiting room within this window go out as one message per watcher.
+    room_publish_s: float = 0.1
+    # Wait estimates start from this consult length until real consults have ended.
+    consult_length_s: float = 600.0
     # Failed logins allowed per user name at once, and how fast they come back (per second);
     # an address gets four times as many.
     login_failure_burst: int = 5

@@ -33,11 +33,13 @@ PRIORITY_RANK = {Priority.EMERGENCY: 0, Priority.URGENT: 1, Priority.ROUTINE: 2}
 TRANSITIONS: dict[ConsultState, frozenset[ConsultState]] = {
     ConsultState.REQUESTED: frozenset({ConsultState.WAITING, ConsultState.ABANDONED}),
     ConsultState.WAITING: frozenset({ConsultState.CLAIMED, ConsultState.ABANDONED}),
+    # Back to WAITING when the claimer declines.
     ConsultState.CLAIMED: frozenset(
         {ConsultState.LIVE, ConsultState.WAITING, ConsultState.TRANSFERRED, ConsultState.ENDED, ConsultState.ABANDONED}
     ),
     ConsultState.LIVE: frozenset({ConsultState.ENDED, ConsultState.TRANSFERRED, ConsultState.ABANDONED}),
-    ConsultState.TRANSFERRED: frozenset({ConsultState.CLAIMED, ConsultState.ABANDONED}),
+    # A transfer is claimed by its addressee (or anyone, when it names nobody), or declined back to WAITING.
+    ConsultState.TRANSFERRED: frozenset({ConsultState.CLAIMED, ConsultState.WAITING, ConsultState.ABANDONED}),
     ConsultState.ENDED: frozenset(),
     ConsultState.ABANDONED: frozenset(),
 }
@@ -58,11 +60,19 @@ class Consult:
     lead: str | None = None
     #: who the lead invited into the live consult: user name -> "specialist" | "observer"
     invited: dict[str, str] = field(default_factory=dict)
+    transfer_to: str | None = None
+    live_since: float | None = None
 
-    def move(self, target: ConsultState) -> None:
+    def check(self, target: ConsultState) -> None:
+        """Raise ``bad_transition`` unless the table allows going from the present state to ``target``."""
         if target not in TRANSITIONS[self.state]:
             raise LocalError(f"consult {self.id} cannot go from {self.state} to {target}", code="bad_transition")
-        self.state = target
+
+    def claimable_by(self, name: str) -> bool:
+        """Waiting consults are anyone's; a transfer only its addressee's (or anyone's if it names none)."""
+        if self.state is ConsultState.WAITING:
+            return True
+        return self.state is ConsultState.TRANSFERRED and self.transfer_to in (None, name)
 
     def sort_key(self) -> tuple[int, float]:
         """Waiting-room order: priority first, then who has waited longest."""
@@ -77,5 +87,6 @@ class Consult:
             "state": self.state.value,
             "requested_at": self.requested_at,
             "lead": self.lead,
+            "transfer_to": self.transfer_to,
             "vitals": self.vitals,
         }

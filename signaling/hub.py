@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -19,12 +20,14 @@ from signaling.messages import parse
 from signaling.ratelimit import TokenBucket
 from signaling.relay import VIEWER_ROLES, LocalSocket, RelayFactory, needs_relay
 from signaling.store import Store
+from signaling.waitingroom import WaitEstimator, ordered, queue
 
 log = logging.getLogger(__name__)
 
 ROOM_WATCHERS = frozenset({Role.SPECIALIST, Role.OBSERVER, Role.ADMIN})
 #: an invitation "as" -> the roles it may go to (observers watch read-only; see relay.session)
 INVITABLE = {"specialist": frozenset({Role.SPECIALIST}), "observer": frozenset({Role.OBSERVER})}
+CLINICIANS = frozenset({Role.SPECIALIST, Role.ADMIN})
 
 
 @dataclass(eq=False)
@@ -36,6 +39,7 @@ class Member:
     bucket: TokenBucket
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     consults: set[str] = field(default_factory=set)
+    last_position: tuple[int, float | None] | None = None
 
     def describe(self) -> dict[str, str]:
         return {"id": self.id, "name": self.principal.name, "role": self.principal.role.value}
@@ -54,6 +58,16 @@ class Hub:
         self.consults: dict[str, Consult] = {}
         self.membership: dict[str, set[str]] = {}
         self.relays: dict[str, Member] = {}  # consult id -> its relay member
+        self.estimator = WaitEstimator(config.consult_length_s)
+        self._publish: asyncio.Task[None] | None = None
+        self._closed = False
+
+    async def close(self) -> None:
+        """Stop publishing the waiting room (the app is shutting down)."""
+        self._closed = True
+        if self._publish is not None:
+            self._publish.cancel()
+            await asyncio.gather(self._publish, return_exceptions=True)
 
     # -- connection lifecycle -------------------------------------------------------------
 
@@ -78,6 +92,7 @@ class Hub:
             await self._resume_station(member)
         else:
             await self._send(member, self._room_message())
+            self._room_changed()  # one more specialist online changes the stations' estimates
 
     async def disconnect(self, member: Member) -> None:
         self.members.pop(member.id, None)
@@ -86,12 +101,18 @@ class Hub:
             if consult is None:
                 continue
             self._remove(member, consult)
-            if member.principal.role is Role.STATION and consult.state in (ConsultState.REQUESTED, ConsultState.WAITING):
+            if member.principal.role is Role.STATION and consult.state in (ConsultState.WAITING, ConsultState.TRANSFERRED):
                 await self._transition(consult, ConsultState.ABANDONED, member)
+                await self._close(consult, "the station left")
             else:
                 await self._broadcast(consult, {"type": "peer_left", "consult": consult.id, "peer": member.id}, skip=member)
                 await self._route(consult)
-        await self._room_changed()
+        for consult in list(self.consults.values()):
+            # A claim whose specialist went away goes back to the queue, keeping its place.
+            if consult.state is ConsultState.CLAIMED and consult.lead == member.principal.name \
+                    and not self._online(member.principal.name):
+                await self._transition(consult, ConsultState.WAITING, member, lead=None)
+        self._room_changed()
 
     async def handle(self, member: Member, raw: str) -> None:
         """Process one text frame; errors become an error reply, never an exception."""
@@ -125,11 +146,14 @@ class Hub:
             reason=message["reason"][:500],
             vitals=vitals if isinstance(vitals, list) else [],
         )
+        await self._store.insert_consult({
+            "id": consult.id, "station_id": consult.station_id, "priority": priority.value,
+            "reason": consult.reason, "state": consult.state.value,
+        }, member.principal.name)
         self.consults[consult.id] = consult
         self._add(member, consult)
         await self._transition(consult, ConsultState.WAITING, member)
         await self._send(member, {"type": "consult_requested", "consult": consult.summary()})
-        await self._room_changed()
 
     async def _on_cancel_consult(self, member: Member, message: dict[str, Any]) -> None:
         consult = self._member_consult(member, message["consult"])
@@ -137,16 +161,68 @@ class Hub:
         await self._close(consult, "cancelled")
 
     async def _on_join(self, member: Member, message: dict[str, Any]) -> None:
+        """Join a consult's call: claiming it first if it is waiting, going live if it is claimed."""
         consult = self._open_consult(message["consult"])
-        if consult.state is ConsultState.WAITING:
-            await self._transition(consult, ConsultState.CLAIMED, member)
-            consult.lead = member.principal.name
+        if consult.state is not ConsultState.LIVE:
+            if consult.state is not ConsultState.CLAIMED:
+                await self._claim(member, consult)
+            elif consult.lead != member.principal.name:
+                raise LocalError(f"consult is claimed by {consult.lead}", code="bad_transition")
             await self._transition(consult, ConsultState.LIVE, member)
-        elif consult.state is not ConsultState.LIVE:
-            raise LocalError(f"consult is {consult.state}", code="bad_transition")
         else:
             self._check_invited(member, consult, "specialist")
         await self._enter(member, consult)
+
+    async def _on_claim(self, member: Member, message: dict[str, Any]) -> None:
+        consult = self._open_consult(message["consult"])
+        await self._claim(member, consult)
+        await self._send(member, {"type": "claimed", "consult": consult.summary()})
+
+    async def _on_claim_next(self, member: Member, message: dict[str, Any]) -> None:
+        """Claim the first consult in the queue that this specialist may take."""
+        for consult in queue(self.consults.values()):
+            if not consult.claimable_by(member.principal.name):
+                continue
+            try:
+                await self._claim(member, consult)
+            except LocalError:
+                continue  # somebody claimed it between our look and our write: take the next
+            await self._send(member, {"type": "claimed", "consult": consult.summary()})
+            return
+        raise LocalError("nobody is waiting", code="no_consult")
+
+    async def _on_decline(self, member: Member, message: dict[str, Any]) -> None:
+        """Hand back a claim (or a transfer addressed to us); the consult keeps its queue place."""
+        consult = self._open_consult(message["consult"])
+        name = member.principal.name
+        if consult.state is ConsultState.CLAIMED and consult.lead == name:
+            await self._transition(consult, ConsultState.WAITING, member, lead=None)
+        elif consult.state is ConsultState.TRANSFERRED and consult.transfer_to == name:
+            await self._transition(consult, ConsultState.WAITING, member, transfer_to=None)
+        else:
+            raise LocalError("only your own claim or a transfer to you can be declined", code="bad_transition")
+        await self._send(member, {"type": "declined", "consult": consult.id})
+
+    async def _on_transfer(self, member: Member, message: dict[str, Any]) -> None:
+        """The lead hands the consult to a named colleague (or back to everyone) and leaves it."""
+        consult = self._open_consult(message["consult"])
+        if consult.lead != member.principal.name:
+            raise LocalError("only the lead specialist can transfer a consult", code="bad_transition")
+        to = message.get("to")
+        if to is not None:
+            user = await self._store.get_user(to) if isinstance(to, str) else None
+            if user is None or Role(user["role"]) not in CLINICIANS or to == member.principal.name:
+                raise LocalError("transfer to another specialist's user name", code="bad_field")
+        await self._transition(consult, ConsultState.TRANSFERRED, member, lead=None, transfer_to=to)
+        for clinician in [self.members[m] for m in self.membership.get(consult.id, ()) if m in self.members]:
+            if clinician.principal.role in CLINICIANS:
+                self._remove(clinician, consult)
+                await self._broadcast(consult, {"type": "peer_left", "consult": consult.id, "peer": clinician.id})
+                await self._send(clinician, {"type": "transferred", "consult": consult.summary()})
+        for colleague in self.members.values():
+            if to is not None and colleague.principal.name == to:
+                await self._send(colleague, {"type": "transfer_offered", "consult": consult.summary(),
+                                             "from": member.principal.name})
 
     async def _on_observe(self, member: Member, message: dict[str, Any]) -> None:
         consult = self._open_consult(message["consult"])
@@ -212,7 +288,6 @@ class Hub:
         await self._broadcast(consult, {"type": "peer_joined", "consult": consult.id, "peer": member.describe()}, skip=member)
         if member.principal.role is not Role.RELAY:
             await self._route(consult)
-        await self._room_changed()
 
     async def _resume_station(self, member: Member) -> None:
         """A station that reconnects goes straight back into its open consult."""
@@ -260,14 +335,37 @@ class Hub:
         if relay is not None:
             self.members.pop(relay.id, None)
             await relay.ws.close()
-        await self._room_changed()
+        self._room_changed()
 
-    async def _transition(self, consult: Consult, target: ConsultState, actor: Member) -> None:
-        consult.move(target)
-        await self._store.save_consult(consult.id, consult.station_id, consult.priority.value, consult.reason, target.value)
-        await self._store.add_event(consult.id, actor.principal.name, "state", {"state": target.value})
+    async def _claim(self, member: Member, consult: Consult) -> None:
+        if not consult.claimable_by(member.principal.name):
+            raise LocalError(f"consult is {consult.state} and not yours to claim", code="bad_transition")
+        await self._transition(consult, ConsultState.CLAIMED, member, lead=member.principal.name, transfer_to=None)
+
+    async def _transition(self, consult: Consult, target: ConsultState, actor: Member, **fields: str | None) -> None:
+        """Move ``consult`` (and set ``fields``: lead, transfer_to) in the store first, then here.
+
+        The store's compare-and-set decides races: if another coroutine or node moved the consult
+        since we looked, nothing changes and the caller gets ``bad_transition``.
+        """
+        source = consult.state
+        consult.check(target)
+        if not await self._store.move_consult(consult.id, source.value, target.value, actor.principal.name, **fields):
+            raise LocalError(f"consult {consult.id} was changed by someone else", code="bad_transition")
+        consult.state = target
+        for name, value in fields.items():
+            setattr(consult, name, value)
+        now = time.time()
+        if target is ConsultState.LIVE:
+            consult.live_since = now
+        elif target is ConsultState.ENDED and consult.live_since is not None:
+            self.estimator.observe(now - consult.live_since)
         if target not in OPEN_STATES:
             self.consults.pop(consult.id, None)
+        self._room_changed()
+
+    def _online(self, name: str) -> bool:
+        return any(m.principal.name == name for m in self.members.values())
 
     def _add(self, member: Member, consult: Consult) -> None:
         self.membership.setdefault(consult.id, set()).add(member.id)
@@ -299,24 +397,35 @@ class Hub:
     def _open_for_station(self, station_id: str) -> list[Consult]:
         return [c for c in self.consults.values() if c.station_id == station_id and c.state in OPEN_STATES]
 
-    def waiting(self) -> list[Consult]:
-        return sorted((c for c in self.consults.values() if c.state in OPEN_STATES), key=Consult.sort_key)
-
     def _room_message(self) -> dict[str, Any]:
-        return {"type": "waiting_room", "consults": [c.summary() for c in self.waiting()]}
+        staff = sorted({m.principal.name for m in self.members.values() if m.principal.role in CLINICIANS})
+        return {"type": "waiting_room", "consults": [c.summary() for c in ordered(self.consults.values())],
+                "staff": staff}
 
-    async def _room_changed(self) -> None:
+    def _room_changed(self) -> None:
+        """Schedule one publication of the room: a burst of changes becomes one message per watcher."""
+        if not self._closed and (self._publish is None or self._publish.done()):
+            self._publish = asyncio.create_task(self._publish_room())
+
+    async def _publish_room(self) -> None:
+        await asyncio.sleep(self._config.room_publish_s)
         room = self._room_message()
-        waiting = [c for c in self.waiting() if c.state is ConsultState.WAITING]
+        staff = len(room["staff"])
         for member in list(self.members.values()):
             if member.principal.role in ROOM_WATCHERS:
                 await self._send(member, room)
+        waiting = queue(self.consults.values())
         for position, consult in enumerate(waiting, start=1):
-            for member_id in self.membership.get(consult.id, ()):
-                if member_id in self.members:
-                    await self._send(self.members[member_id], {
-                        "type": "queue_position", "consult": consult.id, "position": position, "of": len(waiting),
-                    })
+            estimate = self.estimator.estimate_s(position, staff)
+            for member_id in list(self.membership.get(consult.id, ())):
+                member = self.members.get(member_id)
+                if member is None or member.last_position == (position, estimate):
+                    continue
+                member.last_position = (position, estimate)
+                await self._send(member, {
+                    "type": "queue_position", "consult": consult.id, "position": position, "of": len(waiting),
+                    "estimate_s": estimate,
+                })
 
     async def _broadcast(self, consult: Consult, message: dict[str, Any], skip: Member | None = None) -> None:
         for member_id in list(self.membership.get(consult.id, ())):

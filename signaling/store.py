@@ -45,6 +45,8 @@ consults = Table(
     Column("priority", String(16), nullable=False),
     Column("reason", Text, nullable=False),
     Column("state", String(16), nullable=False),
+    Column("lead", String(64), nullable=True),
+    Column("transfer_to", String(64), nullable=True),
     Column("created", Float, nullable=False),
     Column("updated", Float, nullable=False),
 )
@@ -140,19 +142,35 @@ class Store:
         async with self.engine.begin() as conn:
             await conn.execute(delete(sessions).where(sessions.c.id_hash == id_hash))
 
-    async def save_consult(self, consult_id: str, station_id: str, priority: str, reason: str, state: str) -> None:
+    async def insert_consult(self, row: dict[str, Any], actor: str) -> None:
+        """Record a new consult (``row`` holds the consults columns but times) and its first event."""
         now = time.time()
         async with self.engine.begin() as conn:
-            exists = (await conn.execute(select(consults.c.id).where(consults.c.id == consult_id))).first()
-            if exists:
-                await conn.execute(update(consults).where(consults.c.id == consult_id).values(state=state, updated=now))
-            else:
-                await conn.execute(
-                    insert(consults).values(
-                        id=consult_id, station_id=station_id, priority=priority, reason=reason,
-                        state=state, created=now, updated=now,
-                    )
-                )
+            await conn.execute(insert(consults).values(**row, created=now, updated=now))
+            await conn.execute(insert(consult_events).values(
+                consult_id=row["id"], time=now, actor=actor, kind="state", body={"state": row["state"]},
+            ))
+
+    async def move_consult(self, consult_id: str, source: str, target: str, actor: str, **fields: str | None) -> bool:
+        """Compare-and-set the state from ``source`` to ``target`` (and ``fields``), with its event.
+
+        Returns False, changing nothing, when the stored state is no longer ``source``: whoever
+        moved it first wins. This is what keeps two specialists (or two server nodes) from
+        claiming one consult, on SQLite and PostgreSQL alike.
+        """
+        now = time.time()
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(consults)
+                .where(consults.c.id == consult_id, consults.c.state == source)
+                .values(state=target, updated=now, **fields)
+            )
+            if result.rowcount != 1:
+                return False
+            await conn.execute(insert(consult_events).values(
+                consult_id=consult_id, time=now, actor=actor, kind="state", body={"state": target, **fields},
+            ))
+            return True
 
     async def add_event(self, consult_id: str, actor: str, kind: str, body: dict[str, Any]) -> None:
         async with self.engine.begin() as conn:
