@@ -7,9 +7,12 @@ import time
 from typing import Any
 
 from sqlalchemy import (
-    JSON, Boolean, Column, Float, ForeignKey, Integer, MetaData, String, Table, Text, delete, insert, select, update,
+    JSON, Boolean, Column, Float, ForeignKey, Integer, MetaData, String, Table, Text, delete, event, insert, select, update,
 )
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from signaling.groupcommit import GroupCommit
 
 metadata = MetaData()
 
@@ -62,11 +65,21 @@ consult_events = Table(
 )
 
 
+def _sqlite_wal(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.execute("PRAGMA journal_mode=WAL")
+
+
 class Store:
     """The server's durable state. One instance per app; safe for concurrent coroutines."""
 
     def __init__(self, url: str) -> None:
-        self.engine: AsyncEngine = create_async_engine(url)
+        sqlite = make_url(url).get_backend_name() == "sqlite"
+        # SQLite allows one writer at a time: wait for the lock (instead of failing at once) and
+        # use the write-ahead log so readers never wait for the writer.
+        self.engine: AsyncEngine = create_async_engine(url, connect_args={"timeout": 30} if sqlite else {})
+        if sqlite:
+            event.listen(self.engine.sync_engine, "connect", _sqlite_wal)
+        self._writes = GroupCommit(self.engine)
 
     async def open(self) -> None:
         async with self.engine.begin() as conn:
@@ -76,7 +89,7 @@ class Store:
         await self.engine.dispose()
 
     async def put_user(self, name: str, role: str, password_hash: str) -> None:
-        async with self.engine.begin() as conn:
+        async def op(conn: AsyncConnection) -> Any:
             exists = (await conn.execute(select(users.c.name).where(users.c.name == name))).first()
             if exists:
                 await conn.execute(
@@ -86,6 +99,7 @@ class Store:
                 await conn.execute(
                     insert(users).values(name=name, role=role, password_hash=password_hash, created=time.time())
                 )
+        await self._writes.run(op)
 
     async def get_user(self, name: str) -> dict[str, Any] | None:
         async with self.engine.connect() as conn:
@@ -93,12 +107,13 @@ class Store:
             return dict(row) if row else None
 
     async def put_station_token(self, token_hash: str, station_id: str, label: str) -> None:
-        async with self.engine.begin() as conn:
+        async def op(conn: AsyncConnection) -> Any:
             await conn.execute(
                 insert(station_tokens).values(
                     token_hash=token_hash, station_id=station_id, label=label, revoked=False, created=time.time()
                 )
             )
+        await self._writes.run(op)
 
     async def station_for_token(self, token_hash: str) -> dict[str, Any] | None:
         async with self.engine.connect() as conn:
@@ -116,16 +131,18 @@ class Store:
         condition = station_tokens.c.station_id == station_id
         if token_hash is not None:
             condition = condition & (station_tokens.c.token_hash == token_hash)
-        async with self.engine.begin() as conn:
+        async def op(conn: AsyncConnection) -> Any:
             result = await conn.execute(
                 update(station_tokens).where(condition, station_tokens.c.revoked.is_(False)).values(revoked=True)
             )
             return result.rowcount
+        return await self._writes.run(op)
 
     async def put_session(self, id_hash: str, user: str, csrf: str, expires: float) -> None:
-        async with self.engine.begin() as conn:
+        async def op(conn: AsyncConnection) -> Any:
             await conn.execute(delete(sessions).where(sessions.c.expires < time.time()))
             await conn.execute(insert(sessions).values(id_hash=id_hash, user=user, csrf=csrf, expires=expires))
+        await self._writes.run(op)
 
     async def get_session(self, id_hash: str) -> dict[str, Any] | None:
         """The live session with its user's current role, or None when unknown or expired."""
@@ -139,17 +156,19 @@ class Store:
             return dict(row) if row else None
 
     async def delete_session(self, id_hash: str) -> None:
-        async with self.engine.begin() as conn:
+        async def op(conn: AsyncConnection) -> Any:
             await conn.execute(delete(sessions).where(sessions.c.id_hash == id_hash))
+        await self._writes.run(op)
 
     async def insert_consult(self, row: dict[str, Any], actor: str) -> None:
         """Record a new consult (``row`` holds the consults columns but times) and its first event."""
         now = time.time()
-        async with self.engine.begin() as conn:
+        async def op(conn: AsyncConnection) -> Any:
             await conn.execute(insert(consults).values(**row, created=now, updated=now))
             await conn.execute(insert(consult_events).values(
                 consult_id=row["id"], time=now, actor=actor, kind="state", body={"state": row["state"]},
             ))
+        await self._writes.run(op)
 
     async def move_consult(self, consult_id: str, source: str, target: str, actor: str, **fields: str | None) -> bool:
         """Compare-and-set the state from ``source`` to ``target`` (and ``fields``), with its event.
@@ -159,7 +178,7 @@ class Store:
         claiming one consult, on SQLite and PostgreSQL alike.
         """
         now = time.time()
-        async with self.engine.begin() as conn:
+        async def op(conn: AsyncConnection) -> Any:
             result = await conn.execute(
                 update(consults)
                 .where(consults.c.id == consult_id, consults.c.state == source)
@@ -171,14 +190,16 @@ class Store:
                 consult_id=consult_id, time=now, actor=actor, kind="state", body={"state": target, **fields},
             ))
             return True
+        return await self._writes.run(op)
 
     async def add_event(self, consult_id: str, actor: str, kind: str, body: dict[str, Any]) -> None:
-        async with self.engine.begin() as conn:
+        async def op(conn: AsyncConnection) -> Any:
             await conn.execute(
                 insert(consult_events).values(
                     consult_id=consult_id, time=time.time(), actor=actor, kind=kind, body=json.loads(json.dumps(body))
                 )
             )
+        await self._writes.run(op)
 
     async def events(self, consult_id: str) -> list[dict[str, Any]]:
         async with self.engine.connect() as conn:
