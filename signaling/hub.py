@@ -154,6 +154,9 @@ class Hub:
         self._add(member, consult)
         await self._transition(consult, ConsultState.WAITING, member)
         await self._send(member, {"type": "consult_requested", "consult": consult.summary()})
+        # The newcomer learns its place at once; everyone else's moves go out with the next room.
+        waiting = queue(self.consults.values())
+        await self._send_position(member, consult, waiting.index(consult) + 1, len(waiting), self._staff())
 
     async def _on_cancel_consult(self, member: Member, message: dict[str, Any]) -> None:
         consult = self._member_consult(member, message["consult"])
@@ -397,10 +400,15 @@ class Hub:
     def _open_for_station(self, station_id: str) -> list[Consult]:
         return [c for c in self.consults.values() if c.station_id == station_id and c.state in OPEN_STATES]
 
+    def _staff_names(self) -> list[str]:
+        return sorted({m.principal.name for m in self.members.values() if m.principal.role in CLINICIANS})
+
+    def _staff(self) -> int:
+        return len(self._staff_names())
+
     def _room_message(self) -> dict[str, Any]:
-        staff = sorted({m.principal.name for m in self.members.values() if m.principal.role in CLINICIANS})
         return {"type": "waiting_room", "consults": [c.summary() for c in ordered(self.consults.values())],
-                "staff": staff}
+                "staff": self._staff_names()}
 
     def _room_changed(self) -> None:
         """Schedule one publication of the room: a burst of changes becomes one message per watcher."""
@@ -416,16 +424,20 @@ class Hub:
                 await self._send(member, room)
         waiting = queue(self.consults.values())
         for position, consult in enumerate(waiting, start=1):
-            estimate = self.estimator.estimate_s(position, staff)
             for member_id in list(self.membership.get(consult.id, ())):
                 member = self.members.get(member_id)
-                if member is None or member.last_position == (position, estimate):
-                    continue
-                member.last_position = (position, estimate)
-                await self._send(member, {
-                    "type": "queue_position", "consult": consult.id, "position": position, "of": len(waiting),
-                    "estimate_s": estimate,
-                })
+                if member is not None:
+                    await self._send_position(member, consult, position, len(waiting), staff)
+
+    async def _send_position(self, member: Member, consult: Consult, position: int, of: int, staff: int) -> None:
+        """Tell a waiting station its place and expected wait, when either changed."""
+        estimate = self.estimator.estimate_s(position, staff)
+        if member.last_position == (position, estimate):
+            return
+        member.last_position = (position, estimate)
+        await self._send(member, {
+            "type": "queue_position", "consult": consult.id, "position": position, "of": of, "estimate_s": estimate,
+        })
 
     async def _broadcast(self, consult: Consult, message: dict[str, Any], skip: Member | None = None) -> None:
         for member_id in list(self.membership.get(consult.id, ())):
