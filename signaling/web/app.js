@@ -86,9 +86,28 @@ const team = new Team(state, send);
 
 const handlers = {
   welcome(m) { state.iceServers = m.ice_servers || []; },
-  waiting_room(m) { renderRoom(m.consults); },
+  waiting_room(m) { renderRoom(m.consults, m.staff || []); },
+  claimed(m) {
+    state.claimed = m.consult;
+    $("claimed-title").textContent = `${m.consult.station} — ${m.consult.priority} — ${m.consult.reason}`;
+    $("claimed-box").hidden = false;
+  },
+  declined() { state.claimed = null; $("claimed-box").hidden = true; },
+  transferred(m) {
+    closePeer();
+    state.consult = null;
+    $("transfer-note").textContent = `You transferred ${m.consult.station} to ${m.consult.transfer_to || "the waiting room"}.`;
+    $("transfer-note").hidden = false;
+    show("room-view");
+  },
+  transfer_offered(m) {
+    $("transfer-note").textContent = `${m.from} transferred ${m.consult.station} (${m.consult.reason}) to you.`;
+    $("transfer-note").hidden = false;
+  },
   joined(m) {
     state.consult = m.consult;
+    state.claimed = null;
+    $("claimed-box").hidden = true;
     state.vitals = new VitalsView($("chart"));
     if (!state.stills || state.stills.consult !== m.consult.id) {
       $("stills").replaceChildren();
@@ -122,7 +141,10 @@ const handlers = {
     addChat({ from: "Farlink", text: `Consult ended (${m.reason}).`, time: Date.now() / 1000 });
     setTimeout(() => { if (!state.consult) show("room-view"); }, 1500);
   },
-  error(m) { if (!team.error(m)) console.warn("server:", m.code, m.message); },
+  error(m) {
+    state.lastError = m;
+    if (!team.error(m)) console.warn("server:", m.code, m.message);
+  },
 };
 
 function onMessage(m) {
@@ -130,8 +152,15 @@ function onMessage(m) {
   if (handler) handler(m);
 }
 
-function renderRoom(consults) {
-  const waiting = consults.filter((c) => c.state === "waiting");
+function renderRoom(consults, staff) {
+  $("staff").replaceChildren(...staff.filter((n) => n !== state.me.name).map((n) => {
+    const option = document.createElement("option");
+    option.value = n;
+    return option;
+  }));
+  // Waiting consults, and transfers addressed to me or to anyone, in the server's order.
+  const waiting = consults.filter((c) => c.state === "waiting" ||
+    (c.state === "transferred" && (!c.transfer_to || c.transfer_to === state.me.name)));
   $("room-empty").hidden = waiting.length > 0;
   $("room").replaceChildren(...waiting.map((c) => {
     const li = document.createElement("li");
@@ -140,7 +169,7 @@ function renderRoom(consults) {
     li.children[0].textContent = c.priority;
     li.children[1].textContent = c.station;
     li.children[2].textContent = c.reason;
-    li.children[3].textContent = `waiting ${since} s`;
+    li.children[3].textContent = c.state === "transferred" ? `transferred, waiting ${since} s` : `waiting ${since} s`;
     const button = document.createElement("button");
     button.className = "join";
     button.dataset.consult = c.id;
@@ -274,6 +303,15 @@ $("chat-form").addEventListener("submit", (event) => {
 
 $("still-btn").addEventListener("click", () => {
   if (state.control && state.control.readyState === "open") state.control.send(JSON.stringify({ type: "still_request" }));
+});
+
+$("claim-next").addEventListener("click", () => send({ type: "claim_next" }));
+$("claimed-join").addEventListener("click", () => { if (state.claimed) send({ type: "join", consult: state.claimed.id }); });
+$("claimed-decline").addEventListener("click", () => { if (state.claimed) send({ type: "decline", consult: state.claimed.id }); });
+$("transfer-btn").addEventListener("click", () => {
+  if (!state.consult) return;
+  const to = $("transfer-to").value.trim();
+  send(to ? { type: "transfer", consult: state.consult.id, to } : { type: "transfer", consult: state.consult.id });
 });
 
 $("end-btn").addEventListener("click", () => {
