@@ -65,7 +65,8 @@ async def test_claim_decline_join_and_transfer_from_the_page(server: Server, bro
         await ana.locator("#room-view").wait_for(state="visible", timeout=20_000)
         await ben.locator("#transfer-note").wait_for(state="visible", timeout=20_000)
         assert "wheezing child" in await ben.locator("#transfer-note").inner_text()
-        assert "transferred" in await ben.locator("#room").inner_text()
+        await ben.wait_for_function("() => document.getElementById('room').textContent.includes('transferred')",
+                                    timeout=20_000)
         assert await ana.locator("button.join").count() == 0  # a transfer to ben is not ana's to take
         await ben.screenshot(path=str(artifacts / "specialist-transfer-offered.png"), full_page=True)
         await ben.locator("button.join").click()
