@@ -12,7 +12,7 @@ from aiohttp import WSMsgType, web
 
 from devices.errors import LocalError
 from relay.session import ConsultRelay
-from signaling import linkcheck, stills
+from signaling import api, linkcheck, stills
 from signaling.accounts import Accounts, LoginThrottled, Principal, Role, Session
 from signaling.config import ServerConfig
 from signaling.hub import Hub
@@ -196,6 +196,7 @@ def create_app(config: ServerConfig) -> web.Application:
     app.router.add_static("/static/", WEB_DIR)
     linkcheck.setup(app, principal_of)
     stills.setup(app, principal_of, lambda: app[store_key], config.data_dir)
+    api.setup(app, principal_of, lambda: app[store_key], lambda: app[hub_key].audit)
     return app
 
 

@@ -6,12 +6,14 @@ import argparse
 import asyncio
 import getpass
 import logging
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from aiohttp import web
 
 from signaling.accounts import Accounts, Role
+from signaling.audit import AuditLog
 from signaling.app import create_app
 from signaling.config import IceServer, ServerConfig
 from signaling.store import Store
@@ -58,6 +60,7 @@ def admin_main(argv: Sequence[str]) -> int:
     revoke = sub.add_parser("revoke-station-token", help="revoke a station's tokens (all, or the one given)")
     revoke.add_argument("station_id")
     revoke.add_argument("--token", help="revoke only this token; by default every token of the station")
+    sub.add_parser("verify-audit", help="check the audit log's hash chain; exit 1 naming the first bad entry")
     args = parser.parse_args(argv)
     config = ServerConfig(data_dir=args.data_dir, database_url=args.database_url)
     config.data_dir.mkdir(parents=True, exist_ok=True)
@@ -78,6 +81,12 @@ def admin_main(argv: Sequence[str]) -> int:
                 print(f"revoked {count} token(s) of station {args.station_id}")
                 if count == 0:
                     return 1
+            elif args.action == "verify-audit":
+                verdict = await AuditLog(store).verify()
+                if not verdict.ok:
+                    print(f"audit log TAMPERED: entry {verdict.first_bad} {verdict.reason}", file=sys.stderr)
+                    return 1
+                print(f"audit log intact: {verdict.entries} entries")
             return 0
         finally:
             await store.close()

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from devices.errors import LocalError
 from signaling.accounts import Principal, Role
+from signaling.audit import AuditLog
 from signaling.config import ServerConfig
 from signaling.consults import OPEN_STATES, Consult, ConsultState, Priority
 from signaling.messages import parse
@@ -59,6 +60,7 @@ class Hub:
         self.membership: dict[str, set[str]] = {}
         self.relays: dict[str, Member] = {}  # consult id -> its relay member
         self.estimator = WaitEstimator(config.consult_length_s)
+        self.audit = AuditLog(store)
         self._publish: asyncio.Task[None] | None = None
         self._closed = False
 
@@ -152,6 +154,8 @@ class Hub:
         }, member.principal.name)
         self.consults[consult.id] = consult
         self._add(member, consult)
+        if consult.vitals:
+            await self._store.add_event(consult.id, member.principal.name, "vitals", {"readings": consult.vitals})
         await self._transition(consult, ConsultState.WAITING, member)
         await self._send(member, {"type": "consult_requested", "consult": consult.summary()})
         # The newcomer learns its place at once; everyone else's moves go out with the next room.
@@ -276,6 +280,15 @@ class Hub:
         else:
             await self._route(consult)
 
+    async def _on_note(self, member: Member, message: dict[str, Any]) -> None:
+        """A note for the consult record from one of its members (the chat itself is peer-to-peer)."""
+        consult = self._member_consult(member, message["consult"])
+        text = message["text"].strip()[:4000]
+        if not text:
+            raise LocalError("a note needs text", code="bad_field")
+        await self._store.add_event(consult.id, member.principal.name, "note", {"text": text})
+        await self._send(member, {"type": "noted", "consult": consult.id})
+
     async def _on_end(self, member: Member, message: dict[str, Any]) -> None:
         consult = self._member_consult(member, message["consult"])
         await self._transition(consult, ConsultState.ENDED, member)
@@ -287,6 +300,7 @@ class Hub:
         others = [self.members[m].describe() for m in self.membership.get(consult.id, ()) if m in self.members]
         self._add(member, consult)
         await self._store.add_event(consult.id, member.principal.name, "join", {"role": member.principal.role.value})
+        await self.audit.append(member.principal.name, "join", consult.id, role=member.principal.role.value)
         await self._send(member, {"type": "joined", "consult": consult.summary(), "peers": others})
         await self._broadcast(consult, {"type": "peer_joined", "consult": consult.id, "peer": member.describe()}, skip=member)
         if member.principal.role is not Role.RELAY:

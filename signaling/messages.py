@@ -28,6 +28,7 @@ SCHEMA: dict[str, tuple[frozenset[Role], dict[str, type | tuple[type, ...]]]] = 
     "signal": (frozenset(Role), {"consult": str, "to": str, "data": dict}),
     "leave": (frozenset(Role), {"consult": str}),
     "end": (frozenset({Role.SPECIALIST, Role.ADMIN}), {"consult": str}),
+    "note": (frozenset({Role.SPECIALIST, Role.ADMIN, Role.STATION}), {"consult": str, "text": str}),
 }
 
 ERROR_CODES = {

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     JSON, Boolean, Column, Float, ForeignKey, Integer, MetaData, String, Table, Text, delete, event, insert, select, update,
@@ -13,6 +14,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from signaling.groupcommit import GroupCommit
+
+T = TypeVar("T")
 
 metadata = MetaData()
 
@@ -80,6 +83,10 @@ class Store:
         if sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_wal)
         self._writes = GroupCommit(self.engine)
+
+    async def write(self, op: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """Run ``op`` in a (group-committed) write transaction: for tables other modules own."""
+        return await self._writes.run(op)
 
     async def open(self) -> None:
         async with self.engine.begin() as conn:
