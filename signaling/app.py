@@ -49,6 +49,11 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "members": len(request.app[hub_key].members)})
 
 
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus scrape target; it carries counts, never names (see docs/operations.md)."""
+    return await request.app[hub_key].metrics.handler(request)
+
+
 def client_address(request: web.Request) -> str:
     return request.remote or "unknown"
 
@@ -196,6 +201,7 @@ def create_app(config: ServerConfig) -> web.Application:
     app.router.add_static("/static/", WEB_DIR)
     linkcheck.setup(app, principal_of)
     stills.setup(app, principal_of, lambda: app[store_key], config.data_dir)
+    app.router.add_get("/metrics", metrics)
     api.setup(app, principal_of, lambda: app[store_key], lambda: app[hub_key].audit)
     return app
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from signaling import turn
+
 
 @dataclass(frozen=True)
 class IceServer:
@@ -27,6 +29,11 @@ class ServerConfig:
     data_dir: Path
     database_url: str | None = None
     ice_servers: list[IceServer] = field(default_factory=list)
+    # TURN REST API: coturn's static-auth-secret and its turn:/turns: URLs; each peer gets its own
+    # credential, valid for turn_ttl_s, with the ICE servers in its welcome message.
+    turn_urls: list[str] = field(default_factory=list)
+    turn_secret: str | None = None
+    turn_ttl_s: int = 24 * 3600
     max_message_bytes: int = 64 * 1024
     messages_per_second: float = 50.0
     message_burst: int = 200
@@ -40,6 +47,13 @@ class ServerConfig:
     # an address gets four times as many.
     login_failure_burst: int = 5
     login_failures_per_s: float = 1 / 60
+
+    def ice_servers_for(self, user: str, now: float) -> list[IceServer]:
+        """The ICE servers handed to ``user``: the fixed ones, plus TURN with a fresh credential."""
+        if not (self.turn_urls and self.turn_secret):
+            return list(self.ice_servers)
+        username, password = turn.credentials(self.turn_secret, user, now, self.turn_ttl_s)
+        return [*self.ice_servers, IceServer(urls=self.turn_urls, username=username, credential=password)]
 
     @property
     def db_url(self) -> str:

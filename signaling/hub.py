@@ -15,6 +15,7 @@ from aiohttp import web
 from devices.errors import LocalError
 from signaling.accounts import Principal, Role
 from signaling.audit import AuditLog
+from signaling.metrics import Metrics
 from signaling.config import ServerConfig
 from signaling.consults import OPEN_STATES, Consult, ConsultState, Priority
 from signaling.messages import parse
@@ -61,6 +62,8 @@ class Hub:
         self.relays: dict[str, Member] = {}  # consult id -> its relay member
         self.estimator = WaitEstimator(config.consult_length_s)
         self.audit = AuditLog(store)
+        self.metrics = Metrics()
+        self.metrics.watch(lambda: self)
         self._publish: asyncio.Task[None] | None = None
         self._closed = False
 
@@ -84,7 +87,7 @@ class Hub:
             "member": member.id,
             "name": member.principal.name,
             "role": member.principal.role.value,
-            "ice_servers": [s.to_json() for s in self._config.ice_servers],
+            "ice_servers": [s.to_json() for s in self._config.ice_servers_for(member.principal.name, time.time())],
         }
         if member.principal.role is Role.STATION:
             open_consults = self._open_for_station(member.principal.name)
@@ -122,11 +125,13 @@ class Hub:
             if not member.bucket.take(time.monotonic()):
                 raise LocalError("too many messages", code="rate_limited")
             message = parse(raw, member.principal.role, self._config.max_message_bytes)
+            self.metrics.messages.labels(message["type"]).inc()
             await getattr(self, "_on_" + message["type"])(member, message)
         except LocalError as exc:
             await self.refuse(member, exc.code, exc.args[0])
 
     async def refuse(self, member: Member, code: str, message: str) -> None:
+        self.metrics.refused.labels(code).inc()
         await self._send(member, {"type": "error", "code": code, "message": message})
 
     # -- message handlers -----------------------------------------------------------------
@@ -158,6 +163,7 @@ class Hub:
             await self._store.add_event(consult.id, member.principal.name, "vitals", {"readings": consult.vitals})
         await self._transition(consult, ConsultState.WAITING, member)
         await self._send(member, {"type": "consult_requested", "consult": consult.summary()})
+        self.metrics.requests.labels(priority.value).inc()
         # The newcomer learns its place at once; everyone else's moves go out with the next room.
         waiting = queue(self.consults.values())
         await self._send_position(member, consult, waiting.index(consult) + 1, len(waiting), self._staff())
@@ -330,7 +336,7 @@ class Hub:
         assert self._relay_factory is not None
         socket = LocalSocket()
         relay = self.new_member(Principal("relay", Role.RELAY), socket)
-        ice = [s.to_json() for s in self._config.ice_servers]
+        ice = [s.to_json() for s in self._config.ice_servers_for("relay", time.time())]
 
         async def send(message: dict[str, Any]) -> None:
             await self.handle(relay, json.dumps(message))

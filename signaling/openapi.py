@@ -80,6 +80,9 @@ DOCUMENT: dict[str, Any] = {
     "paths": {
         "/healthz": {"get": {"summary": "Liveness", "security": [], "responses": {
             "200": _json({"type": "object", "required": ["status"]}, "the server is up")}}},
+        "/metrics": {"get": {"summary": "Prometheus metrics (counts only, no names)", "security": [],
+                             "responses": {"200": {"description": "Prometheus text format", "content": {
+                                 "text/plain": {"schema": {"type": "string"}}}}}}},
         "/api/login": {"post": {
             "summary": "Log in; sets the session cookie and returns the CSRF token", "security": [],
             "requestBody": {"required": True, "content": {"application/json": {"schema": {

@@ -32,6 +32,7 @@ HTTP: dict[tuple[str, str], tuple[str, Any, dict[str, Any]]] = {
     ("GET", "/"): ("/", None, ALL),
     ("GET", "/static"): ("/static/app.js", None, ALL),
     ("GET", "/healthz"): ("/healthz", None, ALL),
+    ("GET", "/metrics"): ("/metrics", None, ALL),
     ("GET", "/api/openapi.json"): ("/api/openapi.json", None, ALL),
     ("POST", "/api/login"): ("/api/login", {}, {role: 400 for role in ROLES}),
     ("POST", "/api/logout"): ("/api/logout", {}, ALL),
