@@ -13,6 +13,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from signaling import migrate
 from signaling.groupcommit import GroupCommit
 
 T = TypeVar("T")
@@ -89,8 +90,9 @@ class Store:
         return await self._writes.run(op)
 
     async def open(self) -> None:
+        """Bring the schema up to date (alembic migrations), then open for business."""
         async with self.engine.begin() as conn:
-            await conn.run_sync(metadata.create_all)
+            await conn.run_sync(migrate.upgrade)
 
     async def close(self) -> None:
         await self.engine.dispose()
