@@ -16,6 +16,7 @@ from signaling import api, linkcheck, stills
 from signaling.accounts import Accounts, LoginThrottled, Principal, Role, Session
 from signaling.config import ServerConfig
 from signaling.hub import Hub
+from signaling.passwords import hash_token
 from signaling.store import Store
 
 log = logging.getLogger(__name__)
@@ -157,6 +158,8 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
         return ws
     hub = app[hub_key]
     member = hub.new_member(principal, ws)
+    if principal.role is Role.STATION:
+        member.token_hash = hash_token(request.headers["Authorization"].removeprefix("Bearer ").strip())
     await hub.connect(member)
     log.info("%s %s connected as %s", principal.role, principal.name, member.id)
     try:
@@ -181,7 +184,16 @@ async def _state(app: web.Application) -> AsyncIterator[None]:
     app[store_key] = store
     app[accounts_key] = Accounts(store, config.login_failures_per_s, config.login_failure_burst)
     app[hub_key] = Hub(store, config, relay=ConsultRelay)
+
+    async def recheck() -> None:
+        while True:
+            await asyncio.sleep(config.credential_check_s)
+            await app[hub_key].drop_revoked()
+
+    rechecking = asyncio.create_task(recheck())
     yield
+    rechecking.cancel()
+    await asyncio.gather(rechecking, return_exceptions=True)
     await app[hub_key].close()
     for member in list(app[hub_key].members.values()):
         await member.ws.close(code=1001, message=b"server shutting down")

@@ -39,6 +39,8 @@ class ServerConfig:
     message_burst: int = 200
     heartbeat_s: float = 15.0
     secure_cookies: bool = False
+    # How often live station connections are checked against revoked tokens.
+    credential_check_s: float = 30.0
     # Changes to the waiting room within this window go out as one message per watcher.
     room_publish_s: float = 0.1
     # Wait estimates start from this consult length until real consults have ended.

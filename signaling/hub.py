@@ -42,6 +42,7 @@ class Member:
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     consults: set[str] = field(default_factory=set)
     last_position: tuple[int, float | None] | None = None
+    token_hash: str | None = None  # a station's credential, re-checked so that revocation cuts it off
 
     def describe(self) -> dict[str, str]:
         return {"id": self.id, "name": self.principal.name, "role": self.principal.role.value}
@@ -118,6 +119,13 @@ class Hub:
                     and not self._online(member.principal.name):
                 await self._transition(consult, ConsultState.WAITING, member, lead=None)
         self._room_changed()
+
+    async def drop_revoked(self) -> None:
+        """Close (4401) every station connection whose token has been revoked since it connected."""
+        for member in list(self.members.values()):
+            if member.token_hash is not None and await self._store.station_for_token(member.token_hash) is None:
+                log.info("station %s: token revoked, disconnecting", member.principal.name)
+                await member.ws.close(code=4401, message=b"token revoked")
 
     async def handle(self, member: Member, raw: str) -> None:
         """Process one text frame; errors become an error reply, never an exception."""

@@ -124,3 +124,27 @@ async def test_login_throttling_per_user_and_per_address(tmp_path: Path) -> None
             assert (await login(session, url, "carol", "right password")).status == 429
     finally:
         await test_server.close()
+
+
+async def test_revoking_a_token_cuts_the_live_station_off(tmp_path: Path) -> None:
+    app = create_app(ServerConfig(data_dir=tmp_path, credential_check_s=0.2))
+    test_server = TestServer(app, host="127.0.0.1")
+    await test_server.start_server()
+    try:
+        accounts = app[accounts_key]
+        revoked, kept = await accounts.create_station_token("north"), await accounts.create_station_token("south")
+        async with aiohttp.ClientSession() as session:
+            north = await session.ws_connect(test_server.make_url("/ws"), headers={"Authorization": f"Bearer {revoked}"})
+            south = await session.ws_connect(test_server.make_url("/ws"), headers={"Authorization": f"Bearer {kept}"})
+            for ws in (north, south):
+                assert (await ws.receive_json(timeout=5))["type"] == "welcome"
+            assert await accounts.revoke_station_tokens("north") == 1
+            while (msg := await north.receive(timeout=10)).type not in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
+                pass
+            assert north.close_code == 4401
+            await south.send_json({"type": "ping"})
+            while (await south.receive_json(timeout=5))["type"] != "pong":
+                pass  # the other station's connection is untouched
+            await south.close()
+    finally:
+        await test_server.close()
