@@ -55,6 +55,8 @@ class Feed(MediaStreamTrack):
                 if self._source is source:  # it ended and nobody replaced it yet
                     self.attach(None)
                 continue
+            if not isinstance(frame, (VideoFrame, AudioFrame)):
+                raise TypeError("a Feed forwards decoded frames, not packets")
             return self._restamp(frame)
 
     def stop(self) -> None:

@@ -78,6 +78,8 @@ class AudioMixer(MediaStreamTrack):
         with contextlib.suppress(MediaStreamError):
             while True:
                 frame = await track.recv()
+                if not isinstance(frame, AudioFrame):
+                    raise TypeError("the mixer takes decoded audio frames, not packets")
                 for out in resampler.resample(frame):
                     buffer.append(out.to_ndarray().reshape(-1))
                 while sum(len(b) for b in buffer) > limit:
