@@ -312,10 +312,12 @@ class Hub:
 
     async def _enter(self, member: Member, consult: Consult) -> None:
         others = [self.members[m].describe() for m in self.membership.get(consult.id, ()) if m in self.members]
+        # "joined" goes out before the member is visible to anyone: an offer from a member who
+        # sees it (the relay offers to every member it finds) must never arrive before it.
+        await self._send(member, {"type": "joined", "consult": consult.summary(), "peers": others})
         self._add(member, consult)
         await self._store.add_event(consult.id, member.principal.name, "join", {"role": member.principal.role.value})
         await self.audit.append(member.principal.name, "join", consult.id, role=member.principal.role.value)
-        await self._send(member, {"type": "joined", "consult": consult.summary(), "peers": others})
         await self._broadcast(consult, {"type": "peer_joined", "consult": consult.id, "peer": member.describe()}, skip=member)
         if member.principal.role is not Role.RELAY:
             await self._route(consult)

@@ -102,7 +102,9 @@ async def test_three_party_consult_sends_the_uplink_once(server: Server, station
             try:
                 await viewer.wait_for(lambda v=viewer, s=start: v.frames >= s + 15 and v.frame_times, timeout=60)
             except TimeoutError:
-                pytest.fail(f"{viewer.name}: {viewer.frames - start} new frames; {relay_state(hub.relays[consult['id']])}")
+                members = [hub.members[m].describe() for m in hub.membership.get(consult["id"], ()) if m in hub.members]
+                pytest.fail(f"{viewer.name}: {viewer.frames - start} new frames, errors {viewer.errors}, offers from "
+                            f"{viewer.offers_from}; members {members}; {relay_state(hub.relays[consult['id']])}")
             await viewer.wait_for(lambda v=viewer: any(r["kind"] == "spo2" for r in v.readings), timeout=20)
         relay_member = hub.relays[consult["id"]]
         assert {lead.offers_from[-1], colleague.offers_from[-1], student.offers_from[-1]} == {relay_member.id}
