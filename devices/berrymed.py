@@ -11,19 +11,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Self
 
-from devices.errors import ProtocolError
-from devices.gatt.fields import collect, to_reading
-from devices.ieee11073 import Mder
-from devices.reading import Absent, Kind, Reading
+from devices import oximetry
+from devices.oximetry import INVALID_PULSE_RATE, INVALID_SPO2, SYNC_PACKET_SIZE, SyncPacket
+from devices.reading import Reading
 from devices.syncbit import SyncBitDecoder
 
 SERVICE = "49535343-fe7d-4ae5-8fa9-9fafd205e455"
 NOTIFY = "49535343-1e4d-4bd9-ba61-23c647249616"
 WRITE = "49535343-8841-43f4-a8d4-ecbe34729bb3"
 
-PACKET_SIZE = 5
-INVALID_PULSE_RATE = 0xFF
-INVALID_SPO2 = 0x7F
+PACKET_SIZE = SYNC_PACKET_SIZE
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,25 +40,15 @@ class BciPacket:
 
     @classmethod
     def parse(cls, data: bytes) -> Self:
-        if len(data) != PACKET_SIZE:
-            raise ProtocolError(f"BCI packet needs {PACKET_SIZE} bytes, got {len(data)}")
-        if not data[0] & 0x80:
-            raise ProtocolError(f"BCI packet byte 0 ({data[0]:#04x}) lacks the sync bit 7")
-        for index in range(1, PACKET_SIZE):
-            if data[index] & 0x80:
-                raise ProtocolError(f"BCI packet byte {index} ({data[index]:#04x}) has bit 7 set")
-        head, pleth, bar, pulse_low, spo2 = data
-        return cls(
-            signal_strength=head & 0x0F, no_signal=bool(head & 0x10), probe_unplugged=bool(head & 0x20),
-            pulse_beep=bool(head & 0x40), pleth=pleth, bargraph=bar & 0x0F, no_finger=bool(bar & 0x10),
-            pulse_searching=bool(bar & 0x20), pulse_rate=(bar & 0x40) << 1 | pulse_low, spo2=spo2,
-        )
+        f = SyncPacket.parse(data, "BCI")
+        return cls(signal_strength=f.signal_strength, no_signal=f.head_flags[0], probe_unplugged=f.head_flags[1],
+                   pulse_beep=f.head_flags[2], pleth=f.pleth, bargraph=f.bargraph, no_finger=f.bar_flags[0],
+                   pulse_searching=f.bar_flags[1], pulse_rate=f.pulse_rate, spo2=f.spo2)
 
     def __bytes__(self) -> bytes:
-        head = (0x80 | self.signal_strength | self.no_signal << 4 | self.probe_unplugged << 5
-                | self.pulse_beep << 6)
-        bar = self.bargraph | self.no_finger << 4 | self.pulse_searching << 5 | (self.pulse_rate & 0x80) >> 1
-        return bytes([head, self.pleth, bar, self.pulse_rate & 0x7F, self.spo2])
+        return bytes(SyncPacket(self.signal_strength, (self.no_signal, self.probe_unplugged, self.pulse_beep),
+                                self.pleth, self.bargraph, (self.no_finger, self.pulse_searching),
+                                self.pulse_rate, self.spo2))
 
     @property
     def status(self) -> frozenset[str]:
@@ -70,11 +57,7 @@ class BciPacket:
         return frozenset(name for name, on in flags.items() if on)
 
     def readings(self, time: float, source: str) -> list[Reading]:
-        nan = Mder.special(Absent.NAN)
-        spo2 = nan if self.spo2 == INVALID_SPO2 else Mder(self.spo2)
-        pulse = nan if self.pulse_rate == INVALID_PULSE_RATE else Mder(self.pulse_rate)
-        return collect(to_reading(Kind.SPO2, spo2, "%", time, source, self.status),
-                       to_reading(Kind.PULSE_RATE, pulse, "/min", time, source, self.status))
+        return oximetry.readings(self.spo2, self.pulse_rate, time, source, self.status)
 
 
 class BciDecoder(SyncBitDecoder[BciPacket]):

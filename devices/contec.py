@@ -16,18 +16,19 @@ does the reading and writing.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Self
 
+from devices import oximetry
+from devices.bytestream import StreamDecoder
 from devices.errors import ProtocolError
-from devices.gatt.fields import collect, flag_names, to_reading
+from devices.gatt.fields import flag_names, to_reading
 from devices.ieee11073 import Mder
-from devices.reading import Absent, Kind, Reading
+from devices.oximetry import INVALID_PULSE_RATE, INVALID_SPO2, SYNC_PACKET_SIZE, SyncPacket
+from devices.reading import Kind, Reading
 from devices.syncbit import SyncBitDecoder
 
-log = logging.getLogger(__name__)
 
 PACKET_SIZE = 9
 REALTIME = 0x01
@@ -75,8 +76,6 @@ def command(code: Command | int) -> bytes:
     return frame(COMMAND, bytes([code, 0, 0, 0, 0, 0, 0]))
 
 
-INVALID_PULSE_RATE = 0xFF
-INVALID_SPO2 = 0x7F
 INVALID_PI = 0xFFFF
 
 _STATUS_BITS = {4: "searching_too_long", 5: "low_spo2", 7: "probe_error"}
@@ -121,16 +120,12 @@ class RealTime:
         return names | {"searching_pulse"} if self.searching_pulse else names
 
     def readings(self, time: float, source: str) -> list[Reading]:
-        nan = Mder.special(Absent.NAN)
-        spo2 = nan if self.spo2 == INVALID_SPO2 else Mder(self.spo2)
-        pulse = nan if self.pulse_rate == INVALID_PULSE_RATE else Mder(self.pulse_rate)
-        pi = None if self.perfusion_index == INVALID_PI else Mder(self.perfusion_index, -2)
-        return collect(to_reading(Kind.SPO2, spo2, "%", time, source, self.flags),
-                       to_reading(Kind.PULSE_RATE, pulse, "/min", time, source, self.flags),
-                       None if pi is None else to_reading(Kind.PERFUSION_INDEX, pi, "%", time, source, self.flags))
+        pi = None if self.perfusion_index == INVALID_PI else to_reading(
+            Kind.PERFUSION_INDEX, Mder(self.perfusion_index, -2), "%", time, source, self.flags)
+        return oximetry.readings(self.spo2, self.pulse_rate, time, source, self.flags, pi)
 
 
-class V7Decoder:
+class V7Decoder(StreamDecoder):
     """Sans-I/O stream decoder for the V7.0 protocol: resynchronises on type bytes (bit 7 clear).
 
     Packets of other types (storage, device ID, ...) are skipped; ``skipped`` counts them and
@@ -138,17 +133,8 @@ class V7Decoder:
     """
 
     def __init__(self) -> None:
-        self._buffer = bytearray()
-        self.dropped_bytes = 0
+        super().__init__("Contec V7")
         self.skipped = 0
-
-    @property
-    def pending(self) -> int:
-        """Bytes held back as the start of a packet that has not fully arrived."""
-        return len(self._buffer)
-
-    def receive_data(self, data: bytes) -> None:
-        self._buffer += data
 
     def packets(self) -> list[RealTime]:
         out = []
@@ -178,14 +164,8 @@ class V7Decoder:
             del self._buffer[:PACKET_SIZE]
             return packet
 
-    def _drop(self, count: int) -> None:
-        if count:
-            log.debug("Contec V7: dropped %d bytes while resynchronising", count)
-            self.dropped_bytes += count
-            del self._buffer[:count]
 
-
-LEGACY_SIZE = 5
+LEGACY_SIZE = SYNC_PACKET_SIZE
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,23 +191,15 @@ class LegacyPacket:
 
     @classmethod
     def parse(cls, data: bytes) -> Self:
-        if len(data) != LEGACY_SIZE:
-            raise ProtocolError(f"Contec legacy packet needs {LEGACY_SIZE} bytes, got {len(data)}")
-        if not data[0] & 0x80:
-            raise ProtocolError(f"Contec legacy packet byte 0 ({data[0]:#04x}) lacks the sync bit 7")
-        for index in range(1, LEGACY_SIZE):
-            if data[index] & 0x80:
-                raise ProtocolError(f"Contec legacy packet byte {index} ({data[index]:#04x}) has bit 7 set")
-        head, pleth, bar, pulse_low, spo2 = data
-        return cls(signal_strength=head & 0x0F, finger_out=bool(head & 0x10), spo2_dropping=bool(head & 0x20),
-                   pulse_beep=bool(head & 0x40), pleth=pleth, bargraph=bar & 0x0F, probe_error=bool(bar & 0x10),
-                   searching=bool(bar & 0x20), pulse_rate=(bar & 0x40) << 1 | pulse_low, spo2=spo2)
+        f = SyncPacket.parse(data, "Contec legacy")
+        return cls(signal_strength=f.signal_strength, finger_out=f.head_flags[0], spo2_dropping=f.head_flags[1],
+                   pulse_beep=f.head_flags[2], pleth=f.pleth, bargraph=f.bargraph, probe_error=f.bar_flags[0],
+                   searching=f.bar_flags[1], pulse_rate=f.pulse_rate, spo2=f.spo2)
 
     def __bytes__(self) -> bytes:
-        head = (0x80 | self.signal_strength | self.finger_out << 4 | self.spo2_dropping << 5
-                | self.pulse_beep << 6)
-        bar = self.bargraph | self.probe_error << 4 | self.searching << 5 | (self.pulse_rate & 0x80) >> 1
-        return bytes([head, self.pleth, bar, self.pulse_rate & 0x7F, self.spo2])
+        return bytes(SyncPacket(self.signal_strength, (self.finger_out, self.spo2_dropping, self.pulse_beep),
+                                self.pleth, self.bargraph, (self.probe_error, self.searching),
+                                self.pulse_rate, self.spo2))
 
     @property
     def status(self) -> frozenset[str]:
@@ -236,11 +208,7 @@ class LegacyPacket:
         return frozenset(name for name, on in flags.items() if on)
 
     def readings(self, time: float, source: str) -> list[Reading]:
-        nan = Mder.special(Absent.NAN)
-        spo2 = nan if self.spo2 == INVALID_SPO2 else Mder(self.spo2)
-        pulse = nan if self.pulse_rate == INVALID_PULSE_RATE else Mder(self.pulse_rate)
-        return collect(to_reading(Kind.SPO2, spo2, "%", time, source, self.status),
-                       to_reading(Kind.PULSE_RATE, pulse, "/min", time, source, self.status))
+        return oximetry.readings(self.spo2, self.pulse_rate, time, source, self.status)
 
 
 class LegacyDecoder(SyncBitDecoder[LegacyPacket]):

@@ -26,6 +26,7 @@ from datetime import datetime
 from enum import IntEnum
 from typing import Generic, Self, TypeVar
 
+from devices.bytestream import StreamDecoder
 from devices.errors import ProtocolError
 from devices.gatt.fields import collect, flag_names, to_reading
 from devices.ieee11073 import Mder
@@ -211,26 +212,17 @@ class Df7Frame:
 F = TypeVar("F", Df2Frame, Df7Frame)
 
 
-class PacketDecoder(Generic[F]):
+class PacketDecoder(StreamDecoder, Generic[F]):
     """Sans-I/O DF2/DF7 decoder: finds checksummed frames in any chunking (dropping and counting
     bytes that do not start one), numbers them from the SYNC frame and, once frames 1-3 of a
     packet are in, yields the packet's 4-beat-average heart rate and SpO2."""
 
     def __init__(self, parse: Callable[[bytes], F], label: str) -> None:
+        super().__init__(label)
         self._parse = parse
-        self._label = label
-        self._buffer = bytearray()
         self._number = 0  # of the last frame within its packet; 0 = not synchronised
         self._floats: dict[int, int] = {}
-        self.dropped_bytes = 0
         self.last_frames: list[F] = []  # the frames the last readings() call decoded, for inspection
-
-    @property
-    def pending(self) -> int:
-        return len(self._buffer)
-
-    def receive_data(self, data: bytes) -> None:
-        self._buffer += data
 
     def readings(self, time: float, source: str) -> list[Reading]:
         out: list[Reading] = []
@@ -259,11 +251,6 @@ class PacketDecoder(Generic[F]):
         heart_rate = (self._floats[1] & 0x03) << 7 | self._floats[2] & 0x7F
         status = flag_names(frame.status, _STATUS_BITS) | _perfusion(frame.status)
         return _oximetry(heart_rate, self._floats[3] & 0x7F, time, source, status)
-
-    def _drop(self, count: int) -> None:
-        log.debug("%s: dropped %d bytes while resynchronising", self._label, count)
-        self.dropped_bytes += count
-        del self._buffer[:count]
 
 
 def df2_decoder() -> PacketDecoder[Df2Frame]:
@@ -385,19 +372,11 @@ class Df13Packet:
         return _oximetry(self.heart_rate, self.spo2, self.taken.timestamp(), source, status)
 
 
-class Df13Decoder:
+class Df13Decoder(StreamDecoder):
     """Sans-I/O: DF13 packets out of a byte stream (ACK/NAK bytes and noise are dropped)."""
 
     def __init__(self) -> None:
-        self._buffer = bytearray()
-        self.dropped_bytes = 0
-
-    @property
-    def pending(self) -> int:
-        return len(self._buffer)
-
-    def receive_data(self, data: bytes) -> None:
-        self._buffer += data
+        super().__init__("Nonin DF13")
 
     def packets(self) -> list[Df13Packet]:
         out = []
@@ -424,11 +403,6 @@ class Df13Decoder:
                 self._drop(1)
                 continue
             del self._buffer[:6 + length + 2]
-
-    def _drop(self, count: int) -> None:
-        if count:
-            self.dropped_bytes += count
-            del self._buffer[:count]
 
 
 Reader = Callable[[bytes, float, str], list[Reading]]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Self
 
+from devices.bytestream import StreamDecoder
 from devices.errors import ProtocolError
 from devices.gatt.fields import collect, to_reading
 from devices.ieee11073 import Mder
@@ -150,22 +151,13 @@ def read_sensors() -> bytes:
     return bytes(O2Request(O2Command.READ_SENSORS))
 
 
-class O2Decoder:
+class O2Decoder(StreamDecoder):
     """Sans-I/O reassembly of device frames split across notifications."""
 
     MAX_DATA = 4096  # longer length fields are garbage, not frames
 
     def __init__(self) -> None:
-        self._buffer = bytearray()
-        self.dropped_bytes = 0
-
-    @property
-    def pending(self) -> int:
-        """Bytes held back as the start of a frame that has not fully arrived."""
-        return len(self._buffer)
-
-    def receive_data(self, data: bytes) -> None:
-        self._buffer += data
+        super().__init__("O2Ring")
 
     def next_frame(self) -> O2Response | None:
         while True:
@@ -188,8 +180,3 @@ class O2Decoder:
                 continue
             del self._buffer[:len(frame)]
             return response
-
-    def _drop(self, count: int) -> None:
-        if count:
-            self.dropped_bytes += count
-            del self._buffer[:count]

@@ -9,35 +9,24 @@ its packet parser.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-log = logging.getLogger(__name__)
+from devices.bytestream import StreamDecoder
 
 P = TypeVar("P")
 
 
-class SyncBitDecoder(Generic[P]):
+class SyncBitDecoder(StreamDecoder, Generic[P]):
     """Sans-I/O: feed any chunks with :meth:`receive_data`, take packets with :meth:`next_packet`.
 
     ``parse`` gets exactly ``size`` bytes, the first with bit 7 set and the rest with it clear.
     """
 
     def __init__(self, parse: Callable[[bytes], P], size: int, label: str) -> None:
+        super().__init__(label)
         self._parse = parse
         self._size = size
-        self._label = label
-        self._buffer = bytearray()
-        self.dropped_bytes = 0
-
-    @property
-    def pending(self) -> int:
-        """Bytes held back as the start of a packet that has not fully arrived."""
-        return len(self._buffer)
-
-    def receive_data(self, data: bytes) -> None:
-        self._buffer += data
 
     def next_packet(self) -> P | None:
         """The next complete packet, or None until more data arrives."""
@@ -60,9 +49,3 @@ class SyncBitDecoder(Generic[P]):
         while (packet := self.next_packet()) is not None:
             out.append(packet)
         return out
-
-    def _drop(self, count: int) -> None:
-        if count:
-            log.debug("%s: dropped %d bytes while resynchronising", self._label, count)
-            self.dropped_bytes += count
-            del self._buffer[:count]

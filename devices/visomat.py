@@ -12,18 +12,17 @@ seen before (:class:`NewRecords`). Record times are the monitor's local wall-clo
 
 from __future__ import annotations
 
-import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Self
 
+from devices.bytestream import StreamDecoder
 from devices.errors import ProtocolError
 from devices.gatt.fields import collect, to_reading
 from devices.ieee11073 import Mder
 from devices.reading import Kind, Reading
 
-log = logging.getLogger(__name__)
 
 STX = 0x02
 ETX = 0x03
@@ -102,20 +101,11 @@ class MemoryBlock:
         return bytes([STX]) + bytes(self) + bytes([ETX])
 
 
-class FrameDecoder:
+class FrameDecoder(StreamDecoder):
     """Sans-I/O: STX ... ETX frames out of a byte stream; noise and oversize frames are dropped."""
 
     def __init__(self) -> None:
-        self._buffer = bytearray()
-        self.dropped_bytes = 0
-
-    @property
-    def pending(self) -> int:
-        """Bytes held back as the start of a frame that has not fully arrived."""
-        return len(self._buffer)
-
-    def receive_data(self, data: bytes) -> None:
-        self._buffer += data
+        super().__init__("Visomat")
 
     def frames(self) -> list[bytes]:
         out = []
@@ -135,12 +125,6 @@ class FrameDecoder:
             else:
                 out.append(bytes(self._buffer[1:end]))
                 del self._buffer[:end + 1]
-
-    def _drop(self, count: int) -> None:
-        if count:
-            log.debug("Visomat: dropped %d bytes", count)
-            self.dropped_bytes += count
-            del self._buffer[:count]
 
 
 class NewRecords:
