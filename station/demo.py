@@ -19,7 +19,8 @@ from aiohttp import web
 from signaling.accounts import Role
 from signaling.app import accounts_key, create_app
 from signaling.cli import add_server_options, server_config
-from station.run import add_station_options, run_station
+from station.config import StationConfig
+from station.run import add_station_options, config_from_args, run_station
 
 DEMO_DEVICES = ["contec-v7", "visomat-bp", "ble-thermometer"]
 SPECIALIST = "doctor"
@@ -47,7 +48,8 @@ async def demo(args: argparse.Namespace) -> None:
             f"Press Ctrl-C to stop.\n",
             flush=True,
         )
-        await run_station(args, url, token, "Farlink demo clinic")
+        config = config_from_args(args, StationConfig(server=url, token=token))
+        await run_station(config, "Farlink demo clinic")
     finally:
         await runner.cleanup()
 

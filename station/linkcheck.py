@@ -15,12 +15,14 @@ from typing import Any
 import aiohttp
 
 from devices.errors import LocalError, TransportError
-from media.links import LinkProfile, load_profiles
+from media.ladder import Ladder
+from media.links import LinkProfile, get_profile, load_profiles
 
 PINGS = 5
 FIRST_TRANSFER = 4 * 1024
 MAX_TRANSFER = 2 * 1024 * 1024
 LONG_ENOUGH_S = 0.5  # a transfer this long outweighs the round trip in the throughput figure
+AUTO = "auto"  # a station's starting profile when the pre-call check picks it
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,15 @@ def choose_profile(rtt_ms: float, up_kbps: float, down_kbps: float, profiles: li
     fitting = [p for p in ordered
                if p.up_kbps <= up_kbps and p.down_kbps <= down_kbps and p.rtt_ms >= rtt_ms / 2]
     return (fitting[-1] if fitting else ordered[0]).name
+
+
+def start_rung(profile: str) -> str:
+    """The rung a peer link starts on under starting profile ``profile``: the ladder's usual
+    start, or lower when the profile's uplink cannot carry that (a call on BGAN starts where it
+    can stay instead of collapsing in its first seconds)."""
+    ladder = Ladder()
+    fit = ladder.rungs.index(ladder.best_fit(get_profile(profile).up_kbps * 1000))
+    return ladder.rungs[max(fit, ladder.rungs.index(ladder.rung))].name
 
 
 async def _timed(session: aiohttp.ClientSession, method: str, url: str, **kwargs: Any) -> tuple[float, Any]:

@@ -15,13 +15,14 @@ import av
 from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamTrack
 
-from devices.errors import LocalError
+from devices.errors import FarlinkError, LocalError
 from devices.reading import Reading
 from devices.source import DeviceSource, Gap, StateChange
 from media import tuning
 from media.stills import encode_jpeg
 from station.bus import ReadingBus
-from station.linkcheck import LinkCheck
+from media.ladder import Ladder
+from station.linkcheck import AUTO, LinkCheck, check_link, start_rung
 from station.peer import MediaMode, PeerLink
 from station.signaling_client import SignalingClient
 from station.stills import Still, StillStore
@@ -30,6 +31,8 @@ from station.upload import StillUploader
 log = logging.getLogger(__name__)
 
 VITALS_HZ = 5.0
+#: an "auto" starting profile whose link check failed (server unreachable) is tried again this often
+LINK_CHECK_RETRY_S = 30.0
 #: fresh offers to one member at most this often (a failing path must not spin offers)
 REOFFER_MIN_S = 5.0
 
@@ -59,6 +62,9 @@ class StationSetup:
     request: ConsultRequest | None = field(default_factory=ConsultRequest)
     data_dir: Path | None = None  # where stills are kept until the server has them; None: no stills
     media: MediaMode = MediaMode.FARLINK
+    #: a media/links.toml preset where calls start, AUTO: the pre-call link check picks it at
+    #: start; None: the ladder's own start and no check
+    profile: str | None = None
 
 
 class Station:
@@ -88,6 +94,8 @@ class Station:
         tasks = [asyncio.create_task(self._read(source)) for source in self.setup.sources]
         tasks.append(asyncio.create_task(self._push_vitals()))
         tasks.append(asyncio.create_task(self._push_device_events()))
+        if self.setup.profile == AUTO:
+            tasks.append(asyncio.create_task(self._check_link_at_start()))
         if self.stills is not None:
             uploader = StillUploader(self.setup.server, self.setup.token, self.stills,
                                      paused=lambda: self.consult_state is ConsultPhase.LIVE)
@@ -111,6 +119,13 @@ class Station:
         vitals = [r.to_json() for r in self.bus.latest.values()]
         return await self.client.send(
             {"type": "request_consult", "priority": priority, "reason": reason, "vitals": vitals})
+
+    @property
+    def starting_profile(self) -> str | None:
+        """Where a call starts: the configured preset, or what the last link check picked."""
+        if self.setup.profile != AUTO:
+            return self.setup.profile
+        return self.link_check.profile if self.link_check is not None else None
 
     @property
     def name(self) -> str:
@@ -150,6 +165,17 @@ class Station:
         async for event in source.events():
             self.bus.publish(event)
 
+    async def _check_link_at_start(self) -> None:
+        while self.link_check is None:
+            try:
+                self.link_check = await check_link(self.setup.server, self.setup.token)
+                log.info("link check: %s", self.link_check)
+            except FarlinkError as exc:
+                log.warning("link check failed (%s); calls start on the default rung", exc)
+                if isinstance(exc, LocalError):
+                    return
+                await asyncio.sleep(LINK_CHECK_RETRY_S)
+
     async def _push_vitals(self) -> None:
         """Send the latest value of each measure at VITALS_HZ: the vitals channel carries the
         present, not the history, so a congested link skips stale values instead of queueing."""
@@ -163,6 +189,7 @@ class Station:
             if isinstance(event, Reading):
                 continue
             if isinstance(event, StateChange):
+                log.info("device %s %s%s", event.source, event.state.value, f": {event.reason}" if event.reason else "")
                 message: dict[str, Any] = {"type": "device", "source": event.source, "state": event.state.value,
                                            "time": event.time, "reason": event.reason}
             elif isinstance(event, Gap):
@@ -227,8 +254,10 @@ class Station:
     async def _open_peer(self, peer_id: str) -> None:
         video = self._relay.subscribe(self.setup.video) if self.setup.video is not None else None
         audio = self._relay.subscribe(self.setup.audio) if self.setup.audio is not None else None
+        profile = self.starting_profile
         peer = PeerLink(peer_id, self._ice_servers, video, audio, self._on_control, self.stills,
-                        media=self.setup.media, on_failed=lambda link: self._reoffer(link.peer_id))
+                        media=self.setup.media, on_failed=lambda link: self._reoffer(link.peer_id),
+                        ladder=Ladder(start=start_rung(profile)) if profile is not None else None)
         self.peers[peer_id] = peer
         self._offered_at[peer_id] = time.monotonic()
         offer = await peer.offer()
