@@ -17,6 +17,9 @@ mixed into one track (``media.mixer``; observers are never heard). Vitals are ke
 per measure and sent to each viewer at 5 Hz, so a viewer who joins late sees the present at once.
 Control messages from the station reach every viewer; chat from a specialist reaches the station
 and the other viewers; observers are read-only (their control messages are dropped, counted).
+Stills: the relay is the receiver on the station's ``files`` channel; a verified still goes into
+the consult record at once (``done`` then tells the station so, and it stops being pending) and
+is offered to every viewer, now and to any who join later (``relay.stills``).
 """
 
 from __future__ import annotations
@@ -39,6 +42,9 @@ from media.adaptive import AdaptiveController
 from media.feed import Feed
 from media.mixer import AudioMixer
 from media.ladder import RUNGS, Ladder
+from relay.stills import HeldStills, StillArchive
+from station.filechannel import LABEL as FILES_LABEL
+from station.filechannel import FileReceiver
 from station.peer import PeerLink, ice_configuration
 
 log = logging.getLogger(__name__)
@@ -76,7 +82,7 @@ class Downlink:
 class ConsultRelay:
     """A ``signaling.relay.RelaySession``: ``receive`` takes the hub's messages for the relay member."""
 
-    def __init__(self, consult_id: str, send: Send, ice_servers: list[dict[str, Any]]) -> None:
+    def __init__(self, consult_id: str, send: Send, ice_servers: list[dict[str, Any]], archive: StillArchive) -> None:
         if not tuning.applied():
             tuning.apply()  # the deadline jitter buffer must be in place where the relay receives video
         self._send = send
@@ -92,6 +98,9 @@ class ConsultRelay:
         self.viewers: dict[str, Downlink] = {}
         self.latest: dict[tuple[str, str], Reading] = {}
         self.rejected = 0  # malformed vitals and observers' control messages, dropped
+        self._archive = archive
+        self.stills = HeldStills()
+        self.files = FileReceiver(self._station_still)  # outlives an upstream connection: transfers resume
         self._vitals = asyncio.ensure_future(self._push_vitals())
         self._closed = False
 
@@ -123,6 +132,7 @@ class ConsultRelay:
         if self._closed:
             return
         self._closed = True
+        self.files.close()
         self._vitals.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._vitals
@@ -143,7 +153,7 @@ class ConsultRelay:
             return  # announced twice (joins racing with the relay's own entry): one link is enough
         video = self._fanout.subscribe(self.video, buffered=False)
         audio = self._fanout.subscribe(self.audio)
-        link = PeerLink(peer_id, self._ice, video, audio, self._viewer_control,
+        link = PeerLink(peer_id, self._ice, video, audio, self._viewer_control, self.stills,
                         on_audio=lambda track: self._viewer_voice(peer_id, track), ladder=Ladder(VIEWER_RUNGS))
         controller = link.controller  # the link's own, on the viewer rungs; it scales the video
         assert controller is not None
@@ -202,6 +212,8 @@ class ConsultRelay:
             elif channel.label == "control":
                 self._station_control = channel
                 channel.on("message", self._station_control_message)
+            elif channel.label == FILES_LABEL:
+                self.files.attach(channel)
 
         await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
         voice = self._fanout.subscribe(self.voice)
@@ -220,6 +232,18 @@ class ConsultRelay:
             return
         for reading in readings:
             self.latest[(reading.source, reading.kind)] = reading
+
+    async def _station_still(self, offer: dict[str, Any], data: bytes) -> bool:
+        """A still verified on the station's ``files`` channel: into the record, then to the viewers
+        (a still of an earlier consult, offered because it was still pending, is only recorded)."""
+        if not await self._archive.put(self.consult_id, offer, data):
+            return False
+        if offer.get("consult") == self.consult_id:
+            still = self.stills.add(offer, data)
+            for viewer in self.viewers.values():
+                if viewer.link.files is not None:
+                    viewer.link.files.offer(still)
+        return True
 
     def _station_control_message(self, raw: str | bytes) -> None:
         try:

@@ -183,7 +183,8 @@ async def _state(app: web.Application) -> AsyncIterator[None]:
     await store.open()
     app[store_key] = store
     app[accounts_key] = Accounts(store, config.login_failures_per_s, config.login_failure_burst)
-    app[hub_key] = Hub(store, config, relay=ConsultRelay)
+    app[hub_key] = Hub(store, config, relay=lambda consult, send, ice: ConsultRelay(
+        consult, send, ice, archive=app[stills.record_key]))
 
     async def recheck() -> None:
         while True:

@@ -10,6 +10,10 @@ Upload protocol (offset semantics in the manner of tus):
   (``checksum_mismatch``, 422, offset 0) so a corrupted still never enters the record;
 * ``GET /api/stills/{id}`` downloads a complete still; ``GET /api/consults/{id}/stills`` lists.
 
+During a consult with several viewers the station's stills arrive whole on the server's media
+relay instead (``relay.session``), which hands them to ``StillRecord.put``: same checks, same
+table, same ``still`` event, at once rather than after the consult.
+
 The offset is the size of the partial file on disk, so bytes that arrived before a connection
 dropped count, and nothing needs writing to the database per chunk.
 """
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import os
 import re
 import time
@@ -34,6 +39,8 @@ from signaling.store import Store, consults, metadata
 MAX_STILL_BYTES = 20 * 1024 * 1024
 MIMES = frozenset({"image/jpeg", "image/png"})
 STAFF = frozenset({Role.SPECIALIST, Role.ADMIN, Role.OBSERVER})
+log = logging.getLogger(__name__)
+
 HEX32 = re.compile(r"[0-9a-f]{32}")
 HEX64 = re.compile(r"[0-9a-f]{64}")
 
@@ -180,6 +187,27 @@ class StillRecord:
             await self._store.add_event(row["consult_id"], row["station_id"], "still",
                                         {"still": row["id"], "name": row["name"], "size": row["size"]})
 
+    async def put(self, consult_id: str, meta: dict[str, Any], data: bytes) -> bool:
+        """Record a still that arrived whole on consult ``consult_id``'s relay, as the station
+        owning that consult; idempotent. False (logged) if refused: the station keeps it pending
+        and its HTTP upload gets the refusal with its code."""
+        try:
+            async with self._store.engine.connect() as conn:
+                station = (await conn.execute(
+                    select(consults.c.station_id).where(consults.c.id == consult_id))).scalar()
+            if station is None:
+                raise StillError(404, "no_consult", f"no consult {consult_id}")
+            await self.open(station, _meta(meta))
+            async with self._locks.setdefault(meta["id"], asyncio.Lock()):
+                row = await self.get(meta["id"])
+                if row is not None and not row["complete"]:
+                    await asyncio.to_thread(self.part(row["id"]).write_bytes, data)
+                    await self._complete(row)
+        except StillError as exc:
+            log.warning("consult %s: still %s refused: %s %s", consult_id, meta.get("id"), exc.code, exc.args[0])
+            return False
+        return True
+
     async def of_consult(self, consult_id: str) -> list[dict[str, Any]]:
         async with self._store.engine.connect() as conn:
             rows = await conn.execute(select(stills).where(stills.c.consult_id == consult_id,
@@ -187,9 +215,12 @@ class StillRecord:
             return [dict(r) for r in rows.mappings()]
 
 
+#: the app's ``StillRecord`` (the relay factory in ``signaling.app`` hands it to each relay)
+record_key = web.AppKey("still_record", StillRecord)
+
+
 def setup(app: web.Application, who: Who, store: Callable[[], Store], data_dir: Path) -> None:
     """Add the stills routes; the record is built at startup, once the store is open."""
-    record_key = web.AppKey("still_record", StillRecord)
 
     async def open_record(app: web.Application) -> AsyncIterator[None]:
         app[record_key] = StillRecord(store(), data_dir / "stills")

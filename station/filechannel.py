@@ -8,7 +8,9 @@ Wire protocol (reliable, ordered channel opened by the station):
   bytes it already holds, 0 when new; a receiver whose checksum failed asks for 0 again);
 * station -> receiver, binary: 16-byte still id, 8-byte big-endian offset, then the bytes;
 * receiver -> station, text: ``{"type": "ack", "id", "offset"}`` after each chunk;
-* receiver -> station, text: ``{"type": "done", "id"}`` once the SHA-256 matched.
+* receiver -> station, text: ``{"type": "done", "id"}`` once the SHA-256 matched; the server's
+  relay adds ``"recorded": true`` once the consult record holds the still (a sender believes
+  that only from the link the server named as its relay: ``FileSender(recorder=True)``).
 
 A peer connection that dies mid-transfer takes nothing with it: the next connection's channel
 re-offers the still and the receiver resumes from the last byte it acknowledged. At most
@@ -19,14 +21,19 @@ SCTP queue, so a larger window would hold the vitals behind the still on a thin 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
+import re
 import struct
 import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
 from aiortc import RTCDataChannel
 
 from devices.errors import ProtocolError
-from station.stills import Still, StillStore
+from station.stills import Still
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +41,10 @@ LABEL = "files"
 CHUNK = 8 * 1024
 WINDOW = 4 * CHUNK
 HEADER = struct.Struct("!16sQ")
+#: the largest still a receiver holds in memory (the server's record takes no more either)
+MAX_FILE_BYTES = 20 * 1024 * 1024
+HEX32 = re.compile(r"[0-9a-f]{32}")
+HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 def chunk_frame(still_id: str, offset: int, data: bytes) -> bytes:
@@ -48,12 +59,28 @@ def parse_chunk(frame: bytes) -> tuple[str, int, bytes]:
     return uuid.UUID(bytes=raw_id).hex, offset, frame[HEADER.size:]
 
 
-class FileSender:
-    """Serves the station's stills on one peer connection's ``files`` channel."""
+class StillSource(Protocol):
+    """What a ``FileSender`` serves: the station's ``StillStore``, or the stills a relay holds."""
 
-    def __init__(self, channel: RTCDataChannel, store: StillStore) -> None:
+    def unshown(self) -> list[Still]:
+        """The stills to offer whenever a channel opens."""
+
+    def get(self, still_id: str) -> Still | None: ...
+
+    def data(self, still: Still) -> bytes: ...
+
+    def delivered(self, still: Still, recorded: bool) -> None:
+        """A receiver verified ``still``; ``recorded``: the server's consult record holds it."""
+
+
+class FileSender:
+    """Serves stills on one peer connection's ``files`` channel. ``recorder``: the receiver is the
+    server's relay, whose ``done`` may say the still is in the consult record."""
+
+    def __init__(self, channel: RTCDataChannel, store: StillSource, *, recorder: bool = False) -> None:
         self.channel = channel
         self._store = store
+        self._recorder = recorder
         self._acked: dict[str, int] = {}
         self._progress = asyncio.Event()
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -70,9 +97,8 @@ class FileSender:
             task.cancel()
 
     def _offer_pending(self) -> None:
-        for still in self._store.pending():
-            if not still.shown:
-                self.offer(still)
+        for still in self._store.unshown():
+            self.offer(still)
 
     def _message(self, raw: str | bytes) -> None:
         try:
@@ -97,8 +123,7 @@ class FileSender:
             still.sent = self._acked[still_id]
             self._progress.set()
         elif kind == "done":
-            still.sent, still.shown = still.size, True
-            self._store.save(still)
+            self._store.delivered(still, recorded=self._recorder and message.get("recorded") is True)
 
     async def _send(self, still: Still, offset: int) -> None:
         data = self._store.data(still)
@@ -113,3 +138,86 @@ class FileSender:
                 return
             self.channel.send(chunk_frame(still.id, position, data[position:position + CHUNK]))
             position += CHUNK
+
+
+#: ``on_file(offer, data)`` keeps a verified still; True once the server's consult record holds it
+OnFile = Callable[[dict[str, Any], bytes], Awaitable[bool]]
+
+
+class FileReceiver:
+    """The receiving end of the protocol (as ``signaling/web/stills.js`` speaks it), for the
+    server's relay and the Python specialist. Partial stills live here, not on a channel, so a
+    transfer cut with one peer connection resumes on the next; ``done`` goes out once the
+    SHA-256 matched and ``on_file`` kept the still."""
+
+    def __init__(self, on_file: OnFile | None = None) -> None:
+        self.offers: dict[str, dict[str, Any]] = {}
+        self.partial: dict[str, bytearray] = {}
+        self.files: dict[str, bytes] = {}
+        self.recorded: set[str] = set()
+        self.resumed_from: list[int] = []  # every offset we asked a sender to resume from
+        self.rejected = 0  # malformed offers and chunks, dropped
+        self._on_file = on_file
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def attach(self, channel: RTCDataChannel) -> None:
+        channel.on("message", lambda raw: self.message(channel, raw))
+
+    def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+
+    def message(self, channel: RTCDataChannel, raw: str | bytes) -> None:
+        try:
+            if isinstance(raw, str):
+                self._offer(channel, json.loads(raw))
+            else:
+                self._chunk(channel, *parse_chunk(raw))
+        except (ProtocolError, ValueError, TypeError, KeyError) as exc:
+            self.rejected += 1
+            log.debug("files channel: dropped a malformed message: %s", exc)
+
+    def _offer(self, channel: RTCDataChannel, offer: dict[str, Any]) -> None:
+        if offer["type"] != "file":
+            return
+        still_id, size = offer["id"], offer["size"]
+        if not (isinstance(still_id, str) and HEX32.fullmatch(still_id) and isinstance(offer["sha256"], str)
+                and HEX64.fullmatch(offer["sha256"]) and isinstance(size, int) and 0 < size <= MAX_FILE_BYTES):
+            raise ProtocolError(f"a file offer needs id, sha256 and 0 < size <= {MAX_FILE_BYTES}", code="bad_offer")
+        if still_id in self.files:
+            self._done(channel, still_id)
+            return
+        self.offers[still_id] = offer
+        have = len(self.partial.setdefault(still_id, bytearray()))
+        self.resumed_from.append(have)
+        channel.send(json.dumps({"type": "resume", "id": still_id, "offset": have}))
+
+    def _chunk(self, channel: RTCDataChannel, still_id: str, offset: int, data: bytes) -> None:
+        buffer = self.partial.get(still_id)
+        if buffer is None or offset != len(buffer):
+            return  # stale bytes from before a resume
+        buffer.extend(data)
+        channel.send(json.dumps({"type": "ack", "id": still_id, "offset": len(buffer)}))
+        offer = self.offers[still_id]
+        if len(buffer) < offer["size"]:
+            return
+        if len(buffer) > offer["size"] or hashlib.sha256(buffer).hexdigest() != offer["sha256"]:
+            self.partial[still_id] = bytearray()
+            self.resumed_from.append(0)
+            channel.send(json.dumps({"type": "resume", "id": still_id, "offset": 0}))
+            return
+        data = bytes(self.partial.pop(still_id))
+        task = asyncio.ensure_future(self._keep(channel, offer, data))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _keep(self, channel: RTCDataChannel, offer: dict[str, Any], data: bytes) -> None:
+        if self._on_file is not None and await self._on_file(offer, data):
+            self.recorded.add(offer["id"])
+        self.files[offer["id"]] = data
+        self._done(channel, offer["id"])
+
+    def _done(self, channel: RTCDataChannel, still_id: str) -> None:
+        if channel.readyState == "open":
+            recorded = {"recorded": True} if still_id in self.recorded else {}
+            channel.send(json.dumps({"type": "done", "id": still_id, **recorded}))

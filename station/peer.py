@@ -26,8 +26,7 @@ from media.adaptive import AdaptiveController
 from media.ladder import Ladder, Rung
 from media.rungtrack import RungTrack
 from station.filechannel import LABEL as FILES_LABEL
-from station.filechannel import FileSender
-from station.stills import StillStore
+from station.filechannel import FileSender, StillSource
 
 log = logging.getLogger(__name__)
 
@@ -57,15 +56,17 @@ class PeerLink:
         video: MediaStreamTrack | None,
         audio: MediaStreamTrack | None,
         on_control: Callable[[PeerLink, dict[str, Any]], Awaitable[None]],
-        stills: StillStore | None = None,
+        stills: StillSource | None = None,
         on_audio: Callable[[MediaStreamTrack], None] | None = None,
         *,
         media: MediaMode = MediaMode.FARLINK,
         ladder: Ladder | None = None,
         on_failed: Callable[[PeerLink], None] | None = None,
+        recorder: bool = False,
     ) -> None:
         """``on_audio`` takes the member's incoming audio track (a relay forwards it); without
-        it the audio is consumed and counted here."""
+        it the audio is consumed and counted here. ``recorder``: the member is the server's relay,
+        which puts the stills it receives into the consult record."""
         self.peer_id = peer_id
         self.pc = RTCPeerConnection(ice_configuration(ice_servers))
         self.audio_frames_received = 0
@@ -89,7 +90,8 @@ class PeerLink:
         self.vitals: RTCDataChannel = self.pc.createDataChannel("vitals", ordered=False, maxRetransmits=0)
         self.control: RTCDataChannel = self.pc.createDataChannel("control")
         self.control.on("message", self._control_message)
-        self.files = FileSender(self.pc.createDataChannel(FILES_LABEL), stills) if stills is not None else None
+        self.files = (FileSender(self.pc.createDataChannel(FILES_LABEL), stills, recorder=recorder)
+                      if stills is not None else None)
         self.control.on("open", self._send_link_status)
         self.pc.on("track", self._track)
         self.pc.on("connectionstatechange", self._connection_state)

@@ -86,6 +86,7 @@ class Station:
         self._ice_servers: list[dict[str, Any]] = []
         self._name = ""
         self._offered_at: dict[str, float] = {}
+        self._relays: set[str] = set()  # the peers that are the server's relay (they record stills)
         self._reoffers: dict[str, asyncio.Task[None]] = {}
 
     async def run(self) -> None:
@@ -224,6 +225,7 @@ class Station:
             self.consult_state = ConsultPhase.LIVE
             self.queue_position = None
         elif kind == "uplink":
+            self._relays = {peer["id"] for peer in message["peers"] if peer.get("role") == "relay"}
             await self._stream_to({peer["id"] for peer in message["peers"]})
         elif kind == "signal" and message.get("from") in self.peers:
             if message["data"].get("kind") == "renegotiate":
@@ -257,7 +259,8 @@ class Station:
         profile = self.starting_profile
         peer = PeerLink(peer_id, self._ice_servers, video, audio, self._on_control, self.stills,
                         media=self.setup.media, on_failed=lambda link: self._reoffer(link.peer_id),
-                        ladder=Ladder(start=start_rung(profile)) if profile is not None else None)
+                        ladder=Ladder(start=start_rung(profile)) if profile is not None else None,
+                        recorder=peer_id in self._relays)
         self.peers[peer_id] = peer
         self._offered_at[peer_id] = time.monotonic()
         offer = await peer.offer()

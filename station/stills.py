@@ -3,8 +3,9 @@
 A still is written (JPEG, then its metadata) before anyone is told about it, so a power cut
 or a dropped link loses nothing: after a restart every still the server has not confirmed is
 pending again. Delivery state lives in the metadata file: ``sent`` (bytes the current receiver
-acknowledged, for progress bars), ``shown`` (a specialist received it intact over the ``files``
-channel) and ``recorded`` (the server's consult record holds it, checksum verified).
+acknowledged, for progress bars), ``shown`` (a specialist, or the server's relay, received it
+intact over the ``files`` channel) and ``recorded`` (the server's consult record holds it,
+checksum verified: after the HTTP upload, or at once when the relay received it).
 """
 
 from __future__ import annotations
@@ -91,3 +92,13 @@ class StillStore:
     def pending(self) -> list[Still]:
         """Stills the server's record does not hold yet, oldest first."""
         return sorted((s for s in self._stills.values() if not s.recorded), key=lambda s: s.taken)
+
+    def unshown(self) -> list[Still]:
+        """Pending stills no receiver has verified yet: a ``files`` channel offers them when it opens."""
+        return [s for s in self.pending() if not s.shown]
+
+    def delivered(self, still: Still, recorded: bool) -> None:
+        """A receiver on the ``files`` channel verified ``still`` (the relay: and the record holds it)."""
+        still.sent, still.shown = still.size, True
+        still.recorded = still.recorded or recorded
+        self.save(still)

@@ -7,7 +7,6 @@ Where aiortc receives video the deadline jitter buffer must be in use: run it un
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +17,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from media import timecode
 from media.pattern import ToneTrack
-from station.filechannel import parse_chunk
+from station.filechannel import FileReceiver, parse_chunk
 from station.peer import ice_configuration
 
 
@@ -33,11 +32,8 @@ class SpecialistPeer:
     control: list[dict[str, Any]] = field(default_factory=list)
     consult: dict[str, Any] | None = None
     # The files channel, receiver side (as the specialist page does it): offers, bytes so far,
-    # verified files, and every offset we asked the station to resume from.
-    offers: dict[str, dict[str, Any]] = field(default_factory=dict)
-    partial: dict[str, bytearray] = field(default_factory=dict)
-    files: dict[str, bytes] = field(default_factory=dict)
-    resumed_from: list[int] = field(default_factory=list)
+    # verified files, and every offset we asked the sender to resume from.
+    stills: FileReceiver = field(default_factory=FileReceiver)
     # Fault injection: after this many bytes of a file the link "goes dark" (nothing more is
     # taken in or acknowledged) until the test drops the connection with reconnect().
     files_blackout_after: int | None = None
@@ -64,6 +60,7 @@ class SpecialistPeer:
 
     async def __aexit__(self, *exc: object) -> None:
         self._reader.cancel()
+        self.stills.close()
         for task in self._tasks:
             task.cancel()
         if self.pc is not None:
@@ -182,29 +179,8 @@ class SpecialistPeer:
             return
 
     def _file_message(self, channel: Any, raw: str | bytes) -> None:
-        if isinstance(raw, str):
-            offer = json.loads(raw)
-            if offer["id"] in self.files:
-                channel.send(json.dumps({"type": "done", "id": offer["id"]}))
+        if isinstance(raw, bytes) and self.files_blackout_after is not None:
+            still_id, _, _ = parse_chunk(raw)
+            if len(self.stills.partial.get(still_id, b"")) >= self.files_blackout_after:
                 return
-            self.offers[offer["id"]] = offer
-            have = len(self.partial.setdefault(offer["id"], bytearray()))
-            self.resumed_from.append(have)
-            channel.send(json.dumps({"type": "resume", "id": offer["id"], "offset": have}))
-            return
-        still_id, offset, data = parse_chunk(raw)
-        buffer = self.partial.get(still_id)
-        if buffer is None or offset != len(buffer):
-            return
-        if self.files_blackout_after is not None and len(buffer) >= self.files_blackout_after:
-            return
-        buffer.extend(data)
-        channel.send(json.dumps({"type": "ack", "id": still_id, "offset": len(buffer)}))
-        offer = self.offers[still_id]
-        if len(buffer) == offer["size"]:
-            if hashlib.sha256(buffer).hexdigest() == offer["sha256"]:
-                self.files[still_id] = bytes(self.partial.pop(still_id))
-                channel.send(json.dumps({"type": "done", "id": still_id}))
-            else:
-                self.partial[still_id] = bytearray()
-                channel.send(json.dumps({"type": "resume", "id": still_id, "offset": 0}))
+        self.stills.message(channel, raw)

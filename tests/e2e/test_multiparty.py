@@ -4,7 +4,9 @@ station's uplink goes once, to the server's relay, which serves every viewer."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +20,7 @@ from signaling.app import accounts_key, hub_key
 from signaling.hub import Member
 from station.runtime import ConsultRequest, Station, StationSetup
 from tests.conftest import Server
+from tests.signaling.test_websocket import specialist_session
 from tests.specialist import SpecialistPeer
 
 COLLEAGUE = ("cardiologist", "second opinion please")
@@ -34,7 +37,7 @@ def untuned_afterwards() -> Iterator[None]:
 
 
 @pytest.fixture
-async def station(server: Server) -> AsyncIterator[Station]:
+async def station(server: Server, tmp_path: Path) -> AsyncIterator[Station]:
     accounts = server.app[accounts_key]  # type: ignore[index]
     await accounts.create_user(*COLLEAGUE, Role.SPECIALIST)
     await accounts.create_user(*STUDENT, Role.OBSERVER)
@@ -44,6 +47,7 @@ async def station(server: Server) -> AsyncIterator[Station]:
         video=TestPatternTrack(size=(320, 240), fps=15), audio=ToneTrack(),
         sources=[open_source("contec-v7", oximeter.port)],
         request=ConsultRequest(priority="emergency", reason="crush injury", again_after_s=None),
+        data_dir=tmp_path / "station",
     ))
     task = asyncio.create_task(station.run())
     try:
@@ -135,3 +139,55 @@ async def test_three_party_consult_sends_the_uplink_once(server: Server, station
         # The station hears both specialists, mixed by the relay; the observer is not among them.
         await lead.wait_for(lambda: len(session.voice.inputs) == 2)
         await lead.wait_for(lambda: station.peers[relay_member.id].audio_frames_received > 10)
+
+
+async def test_a_still_reaches_every_viewer_through_the_relay_and_the_record_at_once(
+        server: Server, station: Station) -> None:
+    hub = server.app[hub_key]  # type: ignore[index]
+    async with SpecialistPeer(server.url, *server.specialist) as lead, \
+            SpecialistPeer(server.url, *COLLEAGUE) as colleague, \
+            SpecialistPeer(server.url, *STUDENT, speaks=False) as student:
+        consult = await lead.join_first_waiting()
+        await lead.wait_for(lambda: lead.consult is not None)
+        await lead.invite(COLLEAGUE[0], "specialist")
+        await colleague.wait_for(lambda: colleague.invitations)
+        await colleague.enter(consult["id"])
+        await colleague.wait_for(lambda: consult["id"] in hub.relays, timeout=30)
+        relay_member = hub.relays[consult["id"]]
+        for viewer in (lead, colleague):
+            await viewer.wait_for(lambda v=viewer: v.offers_from and v.offers_from[-1] == relay_member.id
+                                  and "files" in v.channels and v.channels["control"].readyState == "open", timeout=60)
+        await colleague.wait_for(lambda: relay_member.id in station.peers
+                                 and station.peers[relay_member.id].control.readyState == "open", timeout=60)
+
+        # The second specialist asks; the station takes the still and streams it once, to the relay.
+        await colleague.send_control({"type": "still_request"})
+        for viewer in (lead, colleague):
+            await viewer.wait_for(lambda v=viewer: len(v.stills.files) == 1, timeout=60)
+        assert station.stills is not None
+        [still_id] = colleague.stills.files
+        still = station.stills.get(still_id)
+        assert still is not None and still.consult == consult["id"] and still.by == "specialist"
+        original = station.stills.data(still)
+        for viewer in (lead, colleague):
+            assert viewer.stills.files == {still_id: original}
+            assert hashlib.sha256(viewer.stills.files[still_id]).hexdigest() == still.sha256
+        # The relay put it into the record and said so: the station has nothing left to upload.
+        await lead.wait_for(lambda: still.recorded, timeout=30)
+        assert still.shown and station.stills.pending() == []
+
+        # A viewer who enters later is offered the consult's stills on its own files channel.
+        await lead.invite(STUDENT[0], "observer")
+        await student.wait_for(lambda: student.invitations)
+        await student.enter(consult["id"], observe=True)
+        await student.wait_for(lambda: still_id in student.stills.files, timeout=60)
+        assert student.stills.files[still_id] == original
+
+    async with await specialist_session(server) as session:
+        async with session.get(f"{server.url}api/consults/{consult['id']}") as res:
+            record = await res.json()
+        async with session.get(f"{server.url}api/stills/{still_id}") as res:
+            assert res.status == 200
+            assert await res.read() == original
+    assert [s["id"] for s in record["stills"]] == [still_id]
+    assert [e["body"]["still"] for e in record["timeline"] if e["kind"] == "still"] == [still_id]

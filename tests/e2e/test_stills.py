@@ -37,16 +37,16 @@ async def test_a_1080p_still_survives_a_dropped_connection_mid_transfer(server: 
                                   and doctor.channels["control"].readyState == "open", timeout=60)
             doctor.files_blackout_after = BLACKOUT_AFTER
             await doctor.send_control({"type": "still_request"})
-            await doctor.wait_for(lambda: any(len(b) >= BLACKOUT_AFTER for b in doctor.partial.values()), timeout=60)
-            [still_id] = doctor.partial
-            offer = doctor.offers[still_id]
+            await doctor.wait_for(lambda: any(len(b) >= BLACKOUT_AFTER for b in doctor.stills.partial.values()), timeout=60)
+            [still_id] = doctor.stills.partial
+            offer = doctor.stills.offers[still_id]
             assert offer["size"] > BLACKOUT_AFTER + WINDOW, "the still must still be mid-transfer at the blackout"
-            assert still_id not in doctor.files
+            assert still_id not in doctor.stills.files
             await doctor.reconnect()
-            await doctor.wait_for(lambda: still_id in doctor.files, timeout=60)
+            await doctor.wait_for(lambda: still_id in doctor.stills.files, timeout=60)
 
-            data = doctor.files[still_id]
-            first, *after_outage = doctor.resumed_from
+            data = doctor.stills.files[still_id]
+            first, *after_outage = doctor.stills.resumed_from
             assert first == 0 and after_outage and min(after_outage) >= BLACKOUT_AFTER  # resumed, not restarted
             assert hashlib.sha256(data).hexdigest() == offer["sha256"]
             image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)

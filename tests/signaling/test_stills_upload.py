@@ -10,7 +10,8 @@ from typing import Any
 
 import aiohttp
 
-from signaling.stills import MAX_STILL_BYTES
+from signaling.app import store_key
+from signaling.stills import MAX_STILL_BYTES, record_key
 from tests.conftest import Server
 from tests.signaling.test_websocket import specialist_session
 
@@ -126,3 +127,29 @@ async def test_bytes_that_arrived_before_the_link_dropped_count(server: Server) 
     async with station_session(server) as station:
         async with station.get(f"{server.url}api/stills/{info['id']}") as res:
             assert await res.read() == data
+
+
+async def test_a_still_the_relay_received_whole_enters_the_record_once_with_the_uploads_checks(
+        server: Server) -> None:
+    store, record = server.app[store_key], server.app[record_key]  # type: ignore[index]
+    for consult_id, station_id in (("c-mine", "clinic-1"), ("c-other", "clinic-2")):
+        await store.insert_consult({"id": consult_id, "station_id": station_id, "priority": "routine",
+                                    "reason": "test", "state": "requested"}, station_id)
+    data = os.urandom(100_000)
+    info = {"type": "file", **meta(data, consult="c-mine")}  # an offer as the files channel carries it
+    async with station_session(server) as station:  # part of it came over HTTP before the consult went live
+        async with station.post(server.url + "api/stills", json=meta(data, id=info["id"], consult="c-mine")) as res:
+            assert res.status == 201
+        assert (await patch(station, server, info["id"], 0, data[:40_000]))[0] == 200
+    assert await record.put("c-mine", info, data)
+    assert await record.put("c-mine", info, data)  # the station offered it again: still once
+    # Refused as the upload would refuse it, and nothing of it enters the record.
+    assert not await record.put("c-mine", meta(data, consult="c-mine", sha256="0" * 64), data)
+    assert not await record.put("c-mine", meta(data, consult="c-other"), data)  # another station's consult
+    assert not await record.put("c-mine", meta(data, consult="c-mine", by="robot"), data)
+    assert not await record.put("no-such-consult", meta(data), data)
+    assert [row["id"] for row in await record.of_consult("c-mine")] == [info["id"]]
+    assert [e["body"]["still"] for e in await store.events("c-mine") if e["kind"] == "still"] == [info["id"]]
+    async with await specialist_session(server) as doctor:
+        async with doctor.get(f"{server.url}api/stills/{info['id']}") as res:
+            assert res.status == 200 and await res.read() == data
