@@ -34,6 +34,24 @@ logger = logging.getLogger(__name__)
 
 RungObserver = Callable[[Rung], None]
 MIN_RTX_BPS = 4_000
+#: a REMB for the video below this share of the video we send is the receiver seeing overuse
+REMB_OVERUSE = 0.9
+
+
+def remb_bound(remb_bps: int, rung: Rung, unbounded: int) -> int:
+    """The bound on the whole target that a REMB for the video stream of ``rung`` sets.
+
+    aiortc negotiates REMB (goog-remb with abs-send-time) for video only, so a REMB is the
+    receiver's estimate for the video: the rest of the rung (audio, vitals, RTCP) comes on top.
+    And a receiver's estimate of an app-limited stream only follows what arrives (Chromium
+    allows 1.5 times it), so a REMB at or above the video sent says nothing about the link:
+    ``unbounded`` (else the ladder could never climb past the next rung). One below it is the
+    receiver seeing the video queue up.
+    """
+    video = rung.video_wire_bps()
+    if remb_bps >= REMB_OVERUSE * video:
+        return unbounded
+    return int(remb_bps + rung.wire_bps() - video)
 
 
 class AdaptiveController:
@@ -111,11 +129,15 @@ class AdaptiveController:
         now_ms = self._now_ms()
         offset_ms = now_ms - time.monotonic() * 1000  # tuning stamps feedback on time.monotonic
         sent_bps = await self._sent_bps(now_ms)
+        before = self.estimator.target_bps
         reports: list[ReceiverReport] = []
+        rembs: list[int] = []
         for sender in self._senders():
             feedback = tuning.state(sender).take_feedback()
-            for arrival, bps in feedback.rembs:
-                self.estimator.on_remb(bps, arrival + offset_ms)
+            if sender.kind == "video":
+                for arrival, bps in feedback.rembs:
+                    self.estimator.on_remb(remb_bound(bps, self.rung, self.estimator.config.max_bps), arrival + offset_ms)
+                    rembs.append(bps)
             if sender is self._reporting_sender():
                 reports += [report for _, report in feedback.reports]
         if reports:
@@ -127,6 +149,9 @@ class AdaptiveController:
                 latest.probe_ms + offset_ms if latest and latest.probe_ms is not None else None,
             )
             self.estimator.on_report(combined, sent_bps, now_ms)
+        if self.estimator.target_bps < before:
+            logger.info("target down to %d bit/s: sent %d, %s, REMB %s", self.estimator.target_bps, sent_bps,
+                        self.status(), rembs)
         rung = self.ladder.update(self.estimator.target_bps, now_ms, self.estimator.rtt_ms)
         if rung != self._applied or self._loss_changed():
             self._apply(rung)

@@ -40,7 +40,7 @@ async def run(url: str, user: str, password: str, seconds: float, out: Path, chr
         joined_at = time.time()
         await join.first.click()
         await asyncio.sleep(seconds)
-        probe = await page.evaluate("() => ({frames: __probe.frames, vitals: __probe.vitals, stats: __probe.stats})")
+        probe = await page.evaluate("() => ({frames: __probe.frames, vitals: __probe.vitals, stats: __probe.stats, link: __probe.link})")
         probe["joined_at"] = joined_at
         out.write_text(json.dumps(probe))
         await page.screenshot(path=str(out.with_suffix(".png")))

@@ -11,6 +11,7 @@ runs one variant and writes one result object (a list when several profiles were
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import secrets
@@ -19,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,43 @@ def _wait_for_server(link: LinkEmulator, server: subprocess.Popen[bytes]) -> Non
 
 
 @dataclass
+class Rig:
+    """A consult ready to be joined: the server on side b, a station asking for a consult on side a."""
+
+    link: LinkEmulator
+    url: str
+    user: str
+    password: str
+    station: subprocess.Popen[bytes]
+    logs: Path
+
+
+@contextlib.contextmanager
+def consult_rig(profile: LinkProfile, work: Path, station_args: Sequence[str] = ()) -> Iterator[Rig]:
+    """``farlink serve`` on side b and ``farlink station --simulate contec-v7`` (plus ``station_args``)
+    on side a of an emulated ``profile`` link; logs and data in ``work``. All of it is stopped on exit."""
+    data = work / "data"
+    env = {**os.environ, "PYTHONPATH": PYTHONPATH}
+    password = secrets.token_urlsafe(12)
+    subprocess.run(_farlink("admin", "--data-dir", str(data), "create-user", USER, "--password", password),
+                   check=True, stdout=subprocess.DEVNULL, env=env)
+    token = subprocess.run(_farlink("admin", "--data-dir", str(data), "create-station-token", "bench-station"),
+                           check=True, capture_output=True, text=True, env=env).stdout.strip()
+    with LinkEmulator(profile) as link, contextlib.ExitStack() as logs:
+        url = f"http://{link.b_addr}:{PORT}/"
+        server_log, station_log = (logs.enter_context(open(work / f"{name}.log", "wb")) for name in ("server", "station"))
+        logs.callback(link.close)  # stops the processes before their logs close
+        server = link.popen("b", _farlink("serve", "--host", link.b_addr, "--port", str(PORT), "--data-dir", str(data)),
+                            stdout=server_log, stderr=subprocess.STDOUT, env=env)
+        _wait_for_server(link, server)
+        station = link.popen("a", _farlink("station", "--server", url, "--token", token, *station_args,
+                                           "--simulate", "contec-v7", "--station-dir", str(work / "station"),
+                                           "--page-port", "0", "--reason", f"benchmark {profile.name}"),
+                             stdout=station_log, stderr=subprocess.STDOUT, env=env)
+        yield Rig(link, url, USER, password, station, work)
+
+
+@dataclass
 class Recording:
     """What one consult over the emulated link left: the specialist's probe data and the link's counters."""
 
@@ -68,47 +106,29 @@ class Recording:
 
 
 def record_consult(profile: LinkProfile, seconds: float, probe_file: Path, station_args: Sequence[str] = ()) -> Recording:
-    """Server and Chromium on side b, a station (plus ``station_args``) on side a; ``seconds`` after the join.
+    """Chromium joins the consult of a ``consult_rig`` and records ``seconds`` after the join.
 
     The probe is empty (no frames, no stats) when the specialist never got to record.
     """
     work = Path(tempfile.mkdtemp(prefix=f"farlink-bench-{profile.name}-"))
-    data = work / "data"
-    env = {**os.environ, "PYTHONPATH": PYTHONPATH}
-    password = secrets.token_urlsafe(12)
-    subprocess.run(_farlink("admin", "--data-dir", str(data), "create-user", USER, "--password", password),
-                   check=True, stdout=subprocess.DEVNULL, env=env)
-    token = subprocess.run(_farlink("admin", "--data-dir", str(data), "create-station-token", "bench-station"),
-                           check=True, capture_output=True, text=True, env=env).stdout.strip()
     probe_file.unlink(missing_ok=True)
-    with LinkEmulator(profile) as link:
-        url = f"http://{link.b_addr}:{PORT}/"
-        logs = {name: open(work / f"{name}.log", "wb") for name in ("server", "station", "browser")}
+    with consult_rig(profile, work, station_args) as rig, open(work / "browser.log", "wb") as log:
+        browser = rig.link.popen("b", [sys.executable, "-m", "media.bench_browser", "--url", rig.url, "--user", rig.user,
+                                       "--password", rig.password, "--seconds", str(seconds), "--out", str(probe_file)],
+                                 stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": PYTHONPATH})
         try:
-            server = link.popen("b", _farlink("serve", "--host", link.b_addr, "--port", str(PORT), "--data-dir", str(data)),
-                                stdout=logs["server"], stderr=subprocess.STDOUT, env=env)
-            _wait_for_server(link, server)
-            link.popen("a", _farlink("station", "--server", url, "--token", token, *station_args,
-                                     "--simulate", "contec-v7", "--reason", f"benchmark {profile.name}"),
-                       stdout=logs["station"], stderr=subprocess.STDOUT, env=env)
-            browser = link.popen("b", [sys.executable, "-m", "media.bench_browser", "--url", url, "--user", USER,
-                                       "--password", password, "--seconds", str(seconds), "--out", str(probe_file)],
-                                 stdout=logs["browser"], stderr=subprocess.STDOUT, env=env)
-            try:
-                browser.wait(timeout=seconds + JOIN_GRACE_S)
-            except subprocess.TimeoutExpired:
-                pass
-            counters = link.stats()
-        finally:
-            link.close()  # stops the processes before their logs close
-            for log in logs.values():
-                log.close()
+            browser.wait(timeout=seconds + JOIN_GRACE_S)
+        except subprocess.TimeoutExpired:
+            pass
+        counters = rig.link.stats()
+        started_at = rig.link.started_at
+        rig.link.close()  # stops the browser before its log closes
     if probe_file.exists():
         probe = json.loads(probe_file.read_text())
     else:
         print(f"  the specialist recorded nothing; logs in {work}", file=sys.stderr)
-        probe = {"frames": [], "vitals": [], "stats": [], "joined_at": link.started_at}
-    return Recording(probe, counters, link.started_at, work)
+        probe = {"frames": [], "vitals": [], "stats": [], "joined_at": started_at}
+    return Recording(probe, counters, started_at, work)
 
 
 def run_one(profile_name: str, variant: str, seconds: float, out_dir: Path) -> Result:

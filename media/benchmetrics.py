@@ -3,7 +3,8 @@
 Pure functions over plain data, so the numbers can be checked on synthetic recordings.
 Probe data (see ``web/probe.js``): ``frames`` = [recv_ms, width, height, delay_ms | None] per
 decoded frame; ``vitals`` = [recv_ms, sent_ms] per vitals message; ``stats`` = one sample a
-second with cumulative inbound ``video``/``audio`` bytes and the connection state.
+second with cumulative inbound ``video``/``audio`` bytes and the connection state; ``link`` =
+[recv_ms, status] per link status message of the station (its rung and estimate).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class Result:
     bottleneck_drops: int
     recovery_s: float | None
     on_air_kbps: dict[str, float]
+    rung: str | None = None  # the station's rung at the end, from its last link status message
     load_avg: list[float] = field(default_factory=list)  # 1-minute load average before and after the run
 
     def to_json(self) -> dict[str, Any]:
@@ -55,12 +57,17 @@ def freezes(frame_ms: list[int], start_ms: int, end_ms: int) -> list[float]:
 
 
 def kbps(samples: list[dict[str, Any]], kind: str, start_ms: int, end_ms: int) -> float:
+    """Mean received rate over the window. The byte counts are cumulative per peer connection:
+    one that falls is a new connection (after an outage), counting again from zero."""
     window = [s for s in samples if start_ms <= s["t"] <= end_ms and kind in s]
     if len(window) < 2:
         return 0.0
-    first, last = window[0], window[-1]
-    seconds = (last["t"] - first["t"]) / 1000
-    return (last[kind]["bytes"] - first[kind]["bytes"]) * 8 / 1000 / seconds if seconds > 0 else 0.0
+    seconds = (window[-1]["t"] - window[0]["t"]) / 1000
+    received = 0
+    for a, b in zip(window, window[1:]):
+        before, after = a[kind]["bytes"], b[kind]["bytes"]
+        received += after - before if after >= before else after
+    return received * 8 / 1000 / seconds if seconds > 0 else 0.0
 
 
 def recovery(frame_ms: list[int], outage_end_ms: int) -> float | None:
@@ -116,11 +123,12 @@ def summarise(
         bottleneck_drops=sum(c.get("dropped", 0) for d in link_counters.values() for c in d.values()),
         recovery_s=None if outage_end_ms is None else recovery(frame_times, outage_end_ms),
         on_air_kbps=on_air,
+        rung=next((status["rung"] for t, status in reversed(probe.get("link", [])) if t <= end_ms), None),
     )
 
 
 COLUMNS = [
-    ("variant", "variant"), ("survived", "alive"), ("video_kbps", "video kb/s"), ("width", "w"), ("height", "h"),
+    ("variant", "variant"), ("survived", "alive"), ("rung", "rung"), ("video_kbps", "video kb/s"), ("width", "w"), ("height", "h"),
     ("fps", "fps"), ("p95_frame_delay_ms", "p95 delay ms"), ("freezes_per_min", "freezes/min"),
     ("longest_freeze_s", "longest s"), ("audio_kbps", "audio kb/s"), ("vitals_p99_ms", "vitals p99 ms"),
     ("retransmit_kbps", "rtx kb/s"), ("bottleneck_drops", "drops"), ("recovery_s", "recovery s"),

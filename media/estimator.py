@@ -8,11 +8,13 @@ task (the adaptive controller owns the clock). It combines three signals:
   not move the target; loss that persists (consecutive reports and the smoothed figure above
   10 %) is congestion;
 * delay: the round-trip samples from SR/RR (LSR/DLSR) minus the smallest recent sample give the
-  bottleneck queue; a growing queue means we send faster than the link drains. Its slope also
+  bottleneck queue; a growing queue means we send faster than the link drains, once two
+  consecutive reports show it or it comes with loss (a single late report is as likely a busy
+  CPU at either end). Its slope also
   measures the link: sending ``S`` while the queue grows by ``g`` seconds per second means the
   capacity is ``S / (1 + g)`` (fluid model), so one report is enough to step straight down to it;
 * REMB, when the receiver sends it, as an upper bound held for a few seconds (a single low REMB
-  on a long-RTT link is noise; a sustained one is not).
+  on a long-RTT link is noise; a sustained one is not), while the round trips show a queue.
 
 Increases are multiplicative but scaled down by the round trip (a 1.5 s link probes ~7x slower
 than a 200 ms one), slowed near the capacity last measured, and allowed above it only as time
@@ -88,6 +90,7 @@ class BandwidthEstimator:
         self._srtt: float | None = None
         self._loss = 0.0
         self._lossy_reports = 0
+        self._queued_reports = 0
         self._last_update_ms: float | None = None
         self._last_decrease_ms: float | None = None
         self._capacity: tuple[float, float] | None = None  # (bps, when) measured at congestion
@@ -138,7 +141,7 @@ class BandwidthEstimator:
         growth = self._add_rtt(report)
         rtt = self._srtt if self._srtt is not None else cfg.reference_rtt_ms
 
-        threshold = cfg.queue_threshold_ms + cfg.queue_threshold_share * self._base_rtt()
+        threshold = self._queue_threshold()
         queue = self.queue_ms
         # A queue that grows, or stands high without draining, means we send faster than the link.
         standing = queue > 2 * threshold and growth > -0.02
@@ -162,10 +165,15 @@ class BandwidthEstimator:
         sent_then = self._sent_at(report.probe_ms, sent_bps, now_ms)
         capacity = sent_then * (1 - loss) / (1 + max(0.0, growth))
         growing = queue > threshold and growth > 0.05
+        # A queue in one report may be a pause of either end's CPU (on a loaded host a report
+        # handled late reads like one that queued); a queue that the next report confirms, or
+        # that loses packets as it grows (a full drop-tail queue), is the link's.
+        self._queued_reports = self._queued_reports + 1 if growing or standing else 0
+        delay_congested = self._queued_reports >= 2 or (self._queued_reports == 1 and lossy)
         # Unsettled reports may still push further down when the queue keeps growing and they
         # show far less than the target: the capacity fell again (or much further than measured).
-        if (settled and (growing or standing or loss_congested)) or (
-            growing and capacity * cfg.backoff < 0.8 * self._target
+        if (settled and (delay_congested or loss_congested)) or (
+            growing and delay_congested and capacity * cfg.backoff < 0.8 * self._target
         ):
             drain = 0.92 if queue > 2 * threshold else 1.0
             self._target = min(self._target, capacity * cfg.backoff * drain)
@@ -237,9 +245,15 @@ class BandwidthEstimator:
     def _base_rtt(self) -> float:
         return min((rtt for _, rtt in self._rtt_samples), default=0.0)
 
+    def _queue_threshold(self) -> float:
+        return self.config.queue_threshold_ms + self.config.queue_threshold_share * self._base_rtt()
+
     def _cap_by_remb(self, now_ms: float) -> None:
         hold = self.config.remb_hold_ms + 2 * (self._srtt or 0.0)
         while self._rembs and self._rembs[0][0] < now_ms - hold:
             self._rembs.popleft()
-        if self._rembs:
+        # A receiver's delay estimate is only as good as its clock readings, which a loaded host
+        # turns to noise (Chromium's fell to a fifth of a 64 kbit/s link our round trips showed
+        # empty): a REMB bounds the target while our own round trips see a queue too.
+        if self._rembs and self.queue_ms > self._queue_threshold() / 2:
             self._target = min(self._target, max(bps for _, bps in self._rembs))

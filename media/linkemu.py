@@ -209,7 +209,7 @@ class LinkEmulator:
 
     def socket(self, side: str, kind: int = socket.SOCK_DGRAM) -> socket.socket:
         """An IPv4 socket that lives in ``side``'s namespace (for probes run in this process)."""
-        with self._inside(side):
+        with self.inside(side):
             return socket.socket(socket.AF_INET, kind)
 
     def addr(self, side: str) -> str:
@@ -234,7 +234,12 @@ class LinkEmulator:
         return self.namespaces[self._check(side)]
 
     @contextlib.contextmanager
-    def _inside(self, side: str) -> Iterator[None]:
+    def inside(self, side: str) -> Iterator[None]:
+        """The calling thread in ``side``'s namespace: sockets it opens meanwhile live there.
+
+        Threads started meanwhile stay there for good; run a whole in-process peer (say an
+        asyncio loop with aiortc) in a thread of its own under this.
+        """
         libc = ctypes.CDLL(None, use_errno=True)
         home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
         target = os.open(NETNS_DIR / self._namespace(side), os.O_RDONLY)

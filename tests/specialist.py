@@ -28,6 +28,7 @@ class SpecialistPeer:
     password: str
     frames: int = 0
     frame_times: list[int] = field(default_factory=list)
+    frame_sizes: list[tuple[int, int]] = field(default_factory=list)  # (width, height) per decoded frame
     readings: list[dict[str, Any]] = field(default_factory=list)
     control: list[dict[str, Any]] = field(default_factory=list)
     consult: dict[str, Any] | None = None
@@ -172,6 +173,7 @@ class SpecialistPeer:
             while True:
                 frame = await track.recv()
                 self.frames += 1
+                self.frame_sizes.append((frame.width, frame.height))
                 stamp = timecode.read(frame.to_ndarray(format="bgr24"))
                 if stamp is not None:
                     self.frame_times.append(stamp)

@@ -1,9 +1,10 @@
 // Benchmark probe, injected into the specialist page before it loads (Playwright init script).
 // It reads the capture time painted into every decoded frame (media/timecode.py layout), notes
-// when each vitals message arrives, and samples the peer connection's stats once a second.
+// when each vitals message arrives, keeps the station's link status messages (its rung), and
+// samples the peer connection's stats once a second.
 (() => {
   const CELLS = 40, ROWS = 2, PER_ROW = CELLS / ROWS, HEIGHT_FRACTION = 12;
-  const probe = { frames: [], vitals: [], stats: [], started: Date.now() };
+  const probe = { frames: [], vitals: [], stats: [], link: [], started: Date.now() };
   window.__probe = probe;
 
   function readCode(ctx, width, height) {
@@ -53,10 +54,11 @@
       super(...args);
       probe.pc = this;
       this.addEventListener("datachannel", ({ channel }) => {
-        if (channel.label !== "vitals") return;
+        if (channel.label !== "vitals" && channel.label !== "control") return;
         channel.addEventListener("message", (event) => {
           const message = JSON.parse(event.data);
           if (message.type === "readings") probe.vitals.push([Date.now(), Math.round(message.sent * 1000)]);
+          if (message.type === "link") probe.link.push([Date.now(), message]);
         });
       });
     }

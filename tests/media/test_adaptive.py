@@ -8,13 +8,13 @@ from collections.abc import AsyncIterator
 import pytest
 from aiortc import RTCPeerConnection
 from aiortc.rtcrtpsender import RTCRtpSender
-from aiortc.rtp import RtcpReceiverInfo, RtcpRrPacket
+from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, RtcpReceiverInfo, RtcpRrPacket, pack_remb_fci
 
 from devices.errors import LocalError
 from media import tuning
-from media.adaptive import AdaptiveController
+from media.adaptive import AdaptiveController, remb_bound
 from media.encoders import TunedVp8Encoder
-from media.ladder import Ladder, Rung
+from media.ladder import RUNGS, Ladder, Rung
 from media.rungtrack import RungTrack
 from tests.media.peers import AudioStreamTrack, MovingTrack, connected_pair
 
@@ -28,6 +28,9 @@ async def peers(tuned: None) -> AsyncIterator[tuple[RTCPeerConnection, RungTrack
     finally:
         await sender_pc.close()
         await receiver_pc.close()
+
+
+RUNGS_BY_NAME = {r.name: r for r in RUNGS}
 
 
 def by_kind(pc: RTCPeerConnection, kind: str) -> RTCRtpSender:
@@ -87,6 +90,27 @@ async def test_persistent_loss_steps_the_rung_down(peers: tuple[RTCPeerConnectio
     assert names.index(controller.rung.name) > names.index("vga10")
     assert seen[-1] == controller.rung
     assert controller.status()["trend"] in ("decrease", "hold")
+
+
+def test_a_remb_bounds_the_video_only_below_what_is_sent() -> None:
+    rung = RUNGS_BY_NAME["vga10"]
+    video = rung.video_wire_bps()
+    # A receiver's estimate a little above the video sent (it follows an app-limited stream up):
+    # no bound, else the ladder could never climb to a rung that needs twice the video.
+    assert remb_bound(int(1.2 * video), rung, 3_000_000) == 3_000_000
+    # Below the video sent: the receiver sees it queue up. The bound is the video's: audio,
+    # vitals and RTCP come on top.
+    assert remb_bound(50_000, rung, 3_000_000) == int(50_000 + rung.wire_bps() - video)
+
+
+async def test_a_low_remb_reaches_the_estimator_as_a_bound(peers: tuple[RTCPeerConnection, RungTrack]) -> None:
+    pc, _ = peers
+    video = by_kind(pc, "video")
+    controller = AdaptiveController(pc, Ladder(start="vga10"))
+    fci = pack_remb_fci(50_000, [video._ssrc])
+    await video._handle_rtcp_packet(RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=1234, media_ssrc=0, fci=fci))
+    await controller.poll()
+    assert [bps for _, bps in controller.estimator._rembs] == [remb_bound(50_000, controller.rung, 3_000_000)]
 
 
 async def test_forced_rungs_switch_senders(peers: tuple[RTCPeerConnection, RungTrack]) -> None:

@@ -15,7 +15,8 @@ def recording(fps: int, seconds: int, gap: tuple[int, int] | None = None) -> dic
     stats = [{"t": 1_000_000 + s * 1000, "state": "connected",
               "video": {"bytes": s * 50_000}, "audio": {"bytes": s * 2_000}} for s in range(seconds + 1)]
     vitals = [[1_000_000 + s * 200, 1_000_000 + s * 200 - 150] for s in range(seconds * 5)]
-    return {"frames": frames, "vitals": vitals, "stats": stats}
+    link = [[1_002_000, {"rung": "qvga10"}], [1_009_000, {"rung": "vga30"}]]
+    return {"frames": frames, "vitals": vitals, "stats": stats, "link": link}
 
 
 def test_steady_stream() -> None:
@@ -33,7 +34,8 @@ def test_steady_stream() -> None:
     assert r.retransmit_kbps == 8.0
     assert r.bottleneck_drops == 4
     assert r.recovery_s is None
-    assert "| lan | farlink | True |" in table([r])
+    assert r.rung == "vga30"
+    assert "| lan | farlink | True | vga30 |" in table([r])
 
 
 def test_gap_counts_as_freeze_and_recovery() -> None:
@@ -75,3 +77,12 @@ def test_a_run_that_never_started_is_a_row_not_a_crash() -> None:
     r = summarise("bgan-field", "stock", empty, {}, 1_000_000, 1_060_000, 1_040_000)
     assert not r.survived and r.fps == 0 and r.p95_frame_delay_ms is None and r.recovery_s is None
     assert "| bgan-field | stock | False |" in table([r])
+
+
+def test_a_new_connection_after_an_outage_counts_from_zero() -> None:
+    probe = recording(fps=10, seconds=60)
+    for sample in probe["stats"][31:]:  # a fresh peer connection at 31 s: its counters restart
+        sample["video"]["bytes"] -= 30 * 50_000
+        sample["audio"]["bytes"] -= 30 * 2_000
+    r = summarise("certus-outage", "farlink", probe, {}, 1_000_000, 1_060_000, None)
+    assert r.video_kbps == 400.0 and r.audio_kbps == 16.0

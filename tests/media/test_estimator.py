@@ -77,6 +77,37 @@ def test_a_single_loss_burst_holds_the_target() -> None:
     assert estimator.target_bps >= before
 
 
+def test_one_late_report_is_not_congestion_but_a_queue_the_next_one_confirms_is() -> None:
+    """A host too busy to handle a report at once reads it as a queue; the link's queue persists."""
+    estimator = BandwidthEstimator()
+    now = 0.0
+    for _ in range(20):
+        now += 1000
+        estimator.on_report(ReceiverReport(0.0, 50, now - 50), 300_000, now)
+    before = estimator.target_bps
+    for rtt in (450, 50):  # handled 400 ms late once (a CPU pause), then on time again
+        now += 1000
+        estimator.on_report(ReceiverReport(0.0, rtt, now - rtt), 300_000, now)
+        assert estimator.trend is not Trend.DECREASE and estimator.target_bps >= before
+    for rtt in (450, 900):  # a queue that grows report after report
+        now += 1000
+        estimator.on_report(ReceiverReport(0.0, rtt, now - rtt), 300_000, now)
+    assert estimator.trend is Trend.DECREASE
+    assert estimator.target_bps < 0.9 * before
+
+
+def test_a_growing_queue_that_loses_packets_is_congestion_at_once() -> None:
+    estimator = BandwidthEstimator()
+    now = 0.0
+    for _ in range(20):
+        now += 1000
+        estimator.on_report(ReceiverReport(0.0, 800, now - 800), 200_000, now)
+    now += 1000
+    estimator.on_report(ReceiverReport(0.3, 1500, now - 1500), 200_000, now)  # a drop-tail queue overflowing
+    assert estimator.trend is Trend.DECREASE
+    assert estimator.target_bps < 200_000 * 0.7
+
+
 def test_two_lossy_reports_are_congestion() -> None:
     estimator = BandwidthEstimator()
     now = 0.0
@@ -87,15 +118,30 @@ def test_two_lossy_reports_are_congestion() -> None:
     assert estimator.target_bps < 200_000 * 0.7
 
 
-def test_a_sustained_remb_bounds_the_target_but_a_stale_one_does_not() -> None:
+def test_a_remb_bounds_the_target_while_the_round_trips_show_a_queue_and_then_goes_stale() -> None:
     estimator = BandwidthEstimator()
-    estimator.on_remb(100_000, 0.0)
-    assert estimator.target_bps == 100_000
     now = 0.0
+    for rtt in (800, 800, 1000):  # a base of 800 ms, then a 200 ms queue
+        now += 1000
+        estimator.on_report(ReceiverReport(0.0, rtt, now - rtt), 300_000, now)
+    estimator.on_remb(100_000, now)
+    assert estimator.target_bps == 100_000
     for _ in range(40):
         now += 1000
-        estimator.on_report(ReceiverReport(0.0, 100, now - 100), estimator.target_bps, now)
+        estimator.on_report(ReceiverReport(0.0, 800, now - 800), estimator.target_bps, now)
     assert estimator.target_bps > 150_000
+
+
+def test_a_remb_is_no_bound_while_the_round_trips_show_no_queue() -> None:
+    """A loaded receiver's delay estimate can fall far below a link that is empty."""
+    estimator = BandwidthEstimator()
+    now = 0.0
+    for _ in range(5):
+        now += 1000
+        estimator.on_report(ReceiverReport(0.0, 800, now - 800), 300_000, now)
+    before = estimator.target_bps
+    estimator.on_remb(20_000, now)
+    assert estimator.target_bps == before
 
 
 def test_reports_without_rtt_still_drive_loss_control() -> None:
