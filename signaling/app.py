@@ -12,11 +12,12 @@ from aiohttp import WSMsgType, web
 
 from devices.errors import LocalError
 from relay.session import ConsultRelay
-from signaling import api, linkcheck, stills
+from signaling import api, linkcheck, stills, station_records
 from signaling.accounts import Accounts, LoginThrottled, Principal, Role, Session
 from signaling.config import ServerConfig
 from signaling.hub import Hub
 from signaling.passwords import hash_token
+from signaling.station_records import StationRecords
 from signaling.store import Store
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ config_key = web.AppKey("config", ServerConfig)
 store_key = web.AppKey("store", Store)
 accounts_key = web.AppKey("accounts", Accounts)
 hub_key = web.AppKey("hub", Hub)
+records_key = web.AppKey("station_records", StationRecords)
 
 
 def error(status: int, code: str, message: str) -> web.Response:
@@ -185,6 +187,7 @@ async def _state(app: web.Application) -> AsyncIterator[None]:
     app[accounts_key] = Accounts(store, config.login_failures_per_s, config.login_failure_burst)
     app[hub_key] = Hub(store, config, relay=lambda consult, send, ice: ConsultRelay(
         consult, send, ice, archive=app[stills.record_key]))
+    app[records_key] = StationRecords(store, on_readings=app[hub_key].push_readings)
 
     async def recheck() -> None:
         while True:
@@ -202,7 +205,9 @@ async def _state(app: web.Application) -> AsyncIterator[None]:
 
 
 def create_app(config: ServerConfig) -> web.Application:
-    app = web.Application(client_max_size=1024 * 1024, middlewares=[authenticate])
+    # Request bodies stay as sent: the one route that takes gzip (station records) inflates with a cap.
+    app = web.Application(client_max_size=1024 * 1024, middlewares=[authenticate],
+                          handler_args={"auto_decompress": False})
     app[config_key] = config
     app.cleanup_ctx.append(_state)
     app.router.add_get("/", index)
@@ -214,9 +219,10 @@ def create_app(config: ServerConfig) -> web.Application:
     app.router.add_static("/static/", WEB_DIR)
     linkcheck.setup(app, principal_of)
     stills.setup(app, principal_of, lambda: app[store_key], config.data_dir)
+    station_records.setup(app, principal_of, lambda: app[records_key])
     app.router.add_get("/metrics", metrics)
     api.setup(app, principal_of, lambda: app[store_key], lambda: app[hub_key].audit)
     return app
 
 
-__all__ = ["create_app", "Role", "accounts_key", "hub_key", "store_key", "config_key"]
+__all__ = ["create_app", "Role", "accounts_key", "hub_key", "records_key", "store_key", "config_key"]

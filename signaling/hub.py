@@ -138,6 +138,19 @@ class Hub:
         except LocalError as exc:
             await self.refuse(member, exc.code, exc.args[0])
 
+    async def push_readings(self, consult_id: str, readings: list[dict[str, Any]]) -> None:
+        """Readings a station uploaded for an open consult (typically taken while its link was
+        down) go to the consult's viewers as ``readings {consult, readings}``: their charts
+        merge them by time."""
+        consult = self.consults.get(consult_id)
+        if consult is None:
+            return
+        message = {"type": "readings", "consult": consult_id, "readings": readings}
+        for member_id in list(self.membership.get(consult_id, ())):
+            member = self.members.get(member_id)
+            if member is not None and member.principal.role in VIEWER_ROLES:
+                await self._send(member, message)
+
     async def refuse(self, member: Member, code: str, message: str) -> None:
         self.metrics.refused.labels(code).inc()
         await self._send(member, {"type": "error", "code": code, "message": message})

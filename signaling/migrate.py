@@ -25,6 +25,7 @@ FIRST_REVISION = "0001"
 def target_metadata() -> MetaData:
     """The models' metadata, with every module that adds tables to it imported."""
     import signaling.audit  # noqa: F401 - registers audit_log
+    import signaling.station_records  # noqa: F401 - registers station_records
     import signaling.stills  # noqa: F401 - registers stills
     from signaling.store import metadata
 

@@ -19,7 +19,7 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 
 def _errors(*codes: int) -> dict[str, Any]:
     text = {400: "bad request", 401: "not logged in", 403: "role not allowed, or CSRF token missing",
-            404: "no such consult", 429: "too many failed logins"}
+            404: "no such consult", 413: "too many items or bytes", 429: "too many failed logins"}
     return {str(code): _json(_ERROR, text[code]) for code in codes}
 
 
@@ -48,10 +48,25 @@ _RECORD = {
         "timeline": {"type": "array", "items": {"type": "object"}},
         "chat": {"type": "array", "items": {"$ref": "#/components/schemas/Text"}},
         "notes": {"type": "array", "items": {"$ref": "#/components/schemas/Text"}},
-        "readings": {"type": "array", "items": {"type": "object", "required": ["kind", "unit", "time", "source"]}},
+        "readings": {"type": "array", "items": {"type": "object", "required": ["kind", "unit", "time", "source"],
+                                                "properties": {"key": {"type": "string"}}}},
         "stills": {"type": "array", "items": {"type": "object"}},
     },
 }
+
+_UPLOAD = {"type": "object", "required": ["items"], "properties": {"items": {
+    "type": "array", "maxItems": 500, "items": {
+        "type": "object", "required": ["key", "kind", "body"], "properties": {
+            "key": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+            "kind": {"type": "string", "enum": ["reading", "chat", "note"]},
+            "consult": {"type": "string", "nullable": True, "maxLength": 36},
+            "body": {"type": "object", "description": "reading: the Reading JSON model; chat: {from, text, time}; "
+                                                      "note: {text, time}"}}}}}}
+
+_UPLOAD_ANSWER = {"type": "object", "required": ["held", "refused"], "properties": {
+    "held": {"type": "array", "items": {"type": "string"}},
+    "refused": {"type": "array", "items": {"type": "object", "required": ["key", "code", "message"], "properties": {
+        "key": {"type": "string", "nullable": True}, "code": {"type": "string"}, "message": {"type": "string"}}}}}}
 
 _ME = {"type": "object", "required": ["name", "role", "csrf"],
        "properties": {"name": {"type": "string"}, "role": {"type": "string"}, "csrf": {"type": "string"}}}
@@ -72,7 +87,8 @@ DOCUMENT: dict[str, Any] = {
                 "type": "object", "required": ["code", "message"],
                 "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}},
             "Text": {"type": "object", "required": ["time", "from", "text"], "properties": {
-                "time": {"type": "number"}, "from": {"type": "string"}, "text": {"type": "string"}}},
+                "time": {"type": "number"}, "from": {"type": "string"}, "text": {"type": "string"},
+                "key": {"type": "string", "description": "the station outbox's idempotency key"}}},
             "Consult": _CONSULT,
             "Record": _RECORD,
         },
@@ -117,6 +133,13 @@ DOCUMENT: dict[str, Any] = {
             "security": [{"session": []}], "parameters": [_ID],
             "responses": {"200": {"description": "the page", "content": {"text/html": {"schema": {"type": "string"}}}},
                           **_errors(401, 403, 404)}}},
+        "/api/station/records": {"post": {
+            "summary": "A station's outbox upload: readings, chat and notes, deduplicated by key (station token; "
+                       "the body may be gzipped, Content-Encoding: gzip)",
+            "security": [{"station": []}],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _UPLOAD}}},
+            "responses": {"200": _json(_UPLOAD_ANSWER, "held after the commit, or refused with a code"),
+                          **_errors(400, 401, 403, 413)}}},
         "/api/audit": {"get": {
             "summary": "Audit log entries (admin)", "security": [{"session": []}],
             "parameters": [{"name": "consult", "in": "query", "schema": {"type": "string"}}],

@@ -1,8 +1,11 @@
 """The consult record as the hospital keeps it: members and times, timeline, chat, notes, readings, stills.
 
-Built from the store: the consults row, its events (state changes, joins and leaves, chat and
-notes, the vitals a request carried) and the stills table. Readings are returned as the
-``Reading`` JSON model, so the FHIR export and the summary chart share one source.
+Built from the store: the consults row, its events (state changes, joins and leaves, notes sent
+over signaling, the vitals a request carried), the station's uploaded records (readings, chat
+and notes from its outbox, see ``signaling/station_records.py``) and the stills table. Readings
+are returned as the ``Reading`` JSON model (with the outbox ``key`` when they came from the
+outbox; a request's vitals that the outbox also sent appear once), so the FHIR export and the
+summary chart share one source.
 """
 
 from __future__ import annotations
@@ -13,10 +16,9 @@ from sqlalchemy import select
 
 from devices.errors import LocalError
 from devices.reading import Reading, plausible
+from signaling.station_records import station_records
 from signaling.stills import stills
 from signaling.store import Store, consult_events, consults
-
-TEXT_KINDS = {"chat": "chat", "note": "notes"}
 
 
 async def consult_list(store: Store, state: str | None, limit: int) -> list[dict[str, Any]]:
@@ -39,17 +41,25 @@ async def consult_record(store: Store, consult_id: str) -> dict[str, Any]:
         still_rows = [dict(r) for r in (await conn.execute(
             select(stills).where(stills.c.consult_id == consult_id, stills.c.complete.is_(True)).order_by(stills.c.taken)
         )).mappings()]
+        uploaded = [dict(r) for r in (await conn.execute(
+            select(station_records).where(station_records.c.consult_id == consult_id)
+            .order_by(station_records.c.time, station_records.c.seq)
+        )).mappings()]
+    station = row["station_id"]
+    texts = [{"time": e["time"], "from": e["actor"], "text": e["body"]["text"], "kind": e["kind"]}
+             for e in events if e["kind"] == "note" and isinstance(e["body"].get("text"), str)]
+    texts += [{"time": u["time"], "from": u["body"].get("from", station), "text": u["body"]["text"],
+               "kind": u["kind"], "key": u["key"]} for u in uploaded if u["kind"] in ("chat", "note")]
+    texts.sort(key=lambda t: t["time"])
     record: dict[str, Any] = {
-        "consult": _consult(dict(row)), "members": _members(events), "chat": [], "notes": [],
-        "readings": _readings(events),
+        "consult": _consult(dict(row)), "members": _members(events),
+        "chat": [_text(t) for t in texts if t["kind"] == "chat"],
+        "notes": [_text(t) for t in texts if t["kind"] == "note"],
+        "readings": _readings(events, [u for u in uploaded if u["kind"] == "reading"]),
         "timeline": [{"time": e["time"], "actor": e["actor"], "kind": e["kind"], "body": e["body"]} for e in events],
         "stills": [{k: s[k] for k in ("id", "name", "mime", "size", "sha256", "width", "height", "taken", "by")}
                    for s in still_rows],
     }
-    for event in events:
-        if event["kind"] in TEXT_KINDS and isinstance(event["body"].get("text"), str):
-            record[TEXT_KINDS[event["kind"]]].append(
-                {"time": event["time"], "from": event["actor"], "text": event["body"]["text"]})
     return record
 
 
@@ -81,9 +91,15 @@ def _members(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return stays
 
 
-def _readings(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Readings recorded with the consult: well-formed and physically possible (others are skipped)."""
-    out: list[dict[str, Any]] = []
+def _text(entry: dict[str, Any]) -> dict[str, Any]:
+    return {k: entry[k] for k in ("time", "from", "text", "key") if k in entry}
+
+
+def _readings(events: list[dict[str, Any]], uploaded: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Readings recorded with the consult, each once: the station's uploads (validated when they
+    arrived), then a request's vitals that are well-formed, physically possible and not uploaded."""
+    out = [u["body"] | {"key": u["key"]} for u in uploaded]
+    seen = {_content(r) for r in out}
     for event in events:
         if event["kind"] != "vitals":
             continue
@@ -92,6 +108,15 @@ def _readings(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 reading = Reading.from_json(raw)
             except (LocalError, KeyError, TypeError, ValueError, AttributeError):
                 continue
-            if reading.value is None or plausible(reading.kind, reading.value, reading.unit):
-                out.append(reading.to_json())
+            if reading.value is not None and not plausible(reading.kind, reading.value, reading.unit):
+                continue
+            as_json = reading.to_json()
+            if _content(as_json) not in seen:
+                seen.add(_content(as_json))
+                out.append(as_json)
     return sorted(out, key=lambda r: r["time"])
+
+
+def _content(reading: dict[str, Any]) -> tuple[Any, ...]:
+    return (reading["source"], reading["kind"], reading["time"], reading["value"], reading["unit"],
+            reading.get("absent"))

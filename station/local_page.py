@@ -1,7 +1,8 @@
 """The station's own page for clinic staff, served on localhost.
 
 It shows what the station is doing without anyone reading logs (online or not, link quality,
-each device's state and last reading, the consult, what still waits to be sent) and gives the
+each device's state and last reading, the consult, what still waits to be sent: stills, and
+the outbox's backlog of readings, chat and notes) and gives the
 staff the two actions they need: call a specialist, and check the link before calling.
 
 The page answers only requests addressed to a loopback host name and only JSON POSTs: a web
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -77,7 +79,8 @@ def status(station: Station) -> dict[str, Any]:
                     "position": list(station.queue_position) if station.queue_position else None},
         "link": link.to_json() if link else None,
         "devices": devices,
-        "outbox": [transfer.to_json() for transfer in station.stills.pending()],
+        "outbox": [transfer.to_json() for transfer in station.stills.pending()] if station.stills else [],
+        "records": station.outbox.backlog.to_json(time.time()) if station.outbox else None,
     }
 
 

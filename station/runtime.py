@@ -23,6 +23,8 @@ from media.stills import encode_jpeg
 from station.bus import ReadingBus
 from media.ladder import Ladder
 from station.linkcheck import AUTO, LinkCheck, check_link, start_rung
+from station.outbox import ItemKind, Outbox, reading_item, text_item
+from station.outbox_upload import OutboxUploader
 from station.peer import MediaMode, PeerLink
 from station.signaling_client import SignalingClient
 from station.stills import Still, StillStore
@@ -60,7 +62,7 @@ class StationSetup:
     audio: MediaStreamTrack | None
     sources: list[DeviceSource] = field(default_factory=list)
     request: ConsultRequest | None = field(default_factory=ConsultRequest)
-    data_dir: Path | None = None  # where stills are kept until the server has them; None: no stills
+    data_dir: Path | None = None  # the outbox and stills, kept until the server has them; None: neither
     media: MediaMode = MediaMode.FARLINK
     #: a media/links.toml preset where calls start, AUTO: the pre-call link check picks it at
     #: start; None: the ladder's own start and no check
@@ -68,19 +70,21 @@ class StationSetup:
 
 
 class Station:
-    """Runs until cancelled. ``chat_log`` keeps the consult's chat as seen by the station."""
+    """Runs until cancelled. ``chat_log`` keeps the consult's chat as seen by the station; with a
+    data directory, ``outbox`` stores every reading, chat message and note for the server's record."""
 
     def __init__(self, setup: StationSetup) -> None:
         self.setup = setup
         self.bus = ReadingBus()
         self.client = SignalingClient(setup.server, setup.token, self._on_message)
         self.peers: dict[str, PeerLink] = {}
-        self.consult_id: str | None = None
+        self._consult_id: str | None = None
         self.consult_state = ConsultPhase.NONE
         self.queue_position: tuple[int, int] | None = None
         self.chat_log: list[dict[str, Any]] = []
         self.link_check: LinkCheck | None = None  # the last pre-call check: its profile is where a call starts
         self.stills = StillStore(setup.data_dir / "stills") if setup.data_dir is not None else None
+        self.outbox = Outbox(setup.data_dir / "outbox.db") if setup.data_dir is not None else None
         self.on_chat: Callable[[dict[str, Any]], None] | None = None
         self._relay = MediaRelay()
         self._ice_servers: list[dict[str, Any]] = []
@@ -92,7 +96,12 @@ class Station:
     async def run(self) -> None:
         if self.setup.media is MediaMode.FARLINK:
             tuning.apply()  # process-wide and idempotent; before any peer connection exists
-        tasks = [asyncio.create_task(self._read(source)) for source in self.setup.sources]
+        tasks: list[asyncio.Task[None]] = []
+        if self.outbox is not None:  # subscribed to the bus before the first reading arrives
+            tasks.append(asyncio.create_task(self._store_readings(self.outbox)))
+            tasks.append(asyncio.create_task(self.outbox.run()))
+            tasks.append(asyncio.create_task(OutboxUploader(self.setup.server, self.setup.token, self.outbox).run()))
+        tasks += [asyncio.create_task(self._read(source)) for source in self.setup.sources]
         tasks.append(asyncio.create_task(self._push_vitals()))
         tasks.append(asyncio.create_task(self._push_device_events()))
         if self.setup.profile == AUTO:
@@ -108,12 +117,25 @@ class Station:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await self._close_peers()
+            if self.outbox is not None:
+                self.outbox.close()
 
     async def send_chat(self, text: str) -> None:
         message = {"type": "chat", "text": text, "from": self._name or "station", "time": time.time()}
+        await self._keep(ItemKind.CHAT, message)
         self.chat_log.append(message)
         for peer in self.peers.values():
             peer.send_control(message)
+
+    async def add_note(self, text: str) -> None:
+        """A note for the record of the current consult (or the station's, when there is none)."""
+        await self._keep(ItemKind.NOTE, {"text": text, "time": time.time()})
+
+    async def _keep(self, kind: ItemKind, message: dict[str, Any]) -> None:
+        """Store a chat message or note in the outbox before anyone hears of it."""
+        if self.outbox is not None:
+            body: dict[str, Any] = {key: message[key] for key in ("from", "text", "time") if key in message}
+            await self.outbox.add([text_item(kind, self.outbox.consult, body)])
 
     async def request_consult(self, priority: str, reason: str) -> bool:
         """Ask for a specialist; False when the server cannot be reached right now."""
@@ -127,6 +149,17 @@ class Station:
         if self.setup.profile != AUTO:
             return self.setup.profile
         return self.link_check.profile if self.link_check is not None else None
+
+    @property
+    def consult_id(self) -> str | None:
+        """The open consult (waiting or live), as far as the station knows."""
+        return self._consult_id
+
+    @consult_id.setter
+    def consult_id(self, consult: str | None) -> None:
+        self._consult_id = consult
+        if self.outbox is not None:
+            self.outbox.consult = consult  # kept across restarts: what readings belong to
 
     @property
     def name(self) -> str:
@@ -177,6 +210,12 @@ class Station:
                     return
                 await asyncio.sleep(LINK_CHECK_RETRY_S)
 
+    async def _store_readings(self, outbox: Outbox) -> None:
+        """Every reading on the bus into the outbox, attributed to the consult open now."""
+        async for event in self.bus.subscribe():
+            if isinstance(event, Reading):
+                outbox.put(reading_item(event, outbox.consult))
+
     async def _push_vitals(self) -> None:
         """Send the latest value of each measure at VITALS_HZ: the vitals channel carries the
         present, not the history, so a congested link skips stale values instead of queueing."""
@@ -205,6 +244,8 @@ class Station:
         if kind == "welcome":
             self._ice_servers = message.get("ice_servers", [])
             self._name = message.get("name", "")
+            if message.get("consult") is None:  # whatever was open ended while we were away
+                self.consult_id, self.consult_state, self.queue_position = None, ConsultPhase.NONE, None
             if message.get("consult") is None and self.setup.request is not None:
                 await self.request_consult(self.setup.request.priority, self.setup.request.reason)
         elif kind == "consult_requested":
@@ -294,6 +335,7 @@ class Station:
         if message.get("type") == "chat" and isinstance(message.get("text"), str):
             entry = {"type": "chat", "text": message["text"][:2000], "from": str(message.get("from", peer.peer_id)),
                      "time": time.time()}
+            await self._keep(ItemKind.CHAT, entry)
             self.chat_log.append(entry)
             log.info("chat from %s: %s", entry["from"], entry["text"])
             for other in self.peers.values():

@@ -43,6 +43,7 @@ class SpecialistPeer:
     errors: list[dict[str, Any]] = field(default_factory=list)
     offers_from: list[str] = field(default_factory=list)
     waiting: list[dict[str, Any]] = field(default_factory=list)  # the latest waiting room
+    pushed: list[dict[str, Any]] = field(default_factory=list)  # readings the server pushed (backfill)
 
     async def __aenter__(self) -> SpecialistPeer:
         self.session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
@@ -130,6 +131,8 @@ class SpecialistPeer:
                 self.invitations.append(message)
             elif kind == "error":
                 self.errors.append(message)
+            elif kind == "readings":
+                self.pushed.extend(message["readings"])
             elif kind == "signal" and message["data"].get("kind") == "offer":
                 await self._answer(message["from"], message["data"]["sdp"])
 

@@ -86,8 +86,13 @@ function renderDevices(devices) {
   }));
 }
 
-function renderOutbox(items) {
-  $("outbox-empty").hidden = items.length > 0;
+function renderOutbox(items, records) {
+  const waiting = records ? records.count : 0, refused = records ? records.refused : 0;
+  $("outbox-empty").hidden = items.length > 0 || waiting > 0;
+  $("records-waiting").hidden = waiting === 0;
+  if (waiting) $("records-waiting").textContent = state.t("records_waiting", { count: waiting, ago: ago(records.oldest) });
+  $("records-refused").hidden = refused === 0;
+  if (refused) $("records-refused").textContent = state.t("records_refused", { count: refused });
   $("outbox").replaceChildren(...items.map((item) => {
     const row = element("li");
     const bar = element("progress");
@@ -106,7 +111,7 @@ function render(status) {
   renderConsult(status.consult);
   renderLink(status.link);
   renderDevices(status.devices);
-  renderOutbox(status.outbox);
+  renderOutbox(status.outbox, status.records);
 }
 
 async function poll() {

@@ -48,6 +48,7 @@ HTTP: dict[tuple[str, str], tuple[str, Any, dict[str, Any]]] = {
     ("GET", "/api/linkcheck/download"): ("/api/linkcheck/download?bytes=16", None, SIGNED_IN),
     ("POST", "/api/stills"): ("/api/stills", {}, STATION_ONLY),
     ("PATCH", "/api/stills/{id}"): ("/api/stills/" + "0" * 32, {}, STATION_ONLY),
+    ("POST", "/api/station/records"): ("/api/station/records", {}, STATION_ONLY),
     ("GET", "/api/stills/{id}"): ("/api/stills/" + "0" * 32, None, {**STAFF_ANY, "station": OK}),
     ("GET", "/ws"): ("/ws", None, {}),  # the handshake is checked below, per message type
 }

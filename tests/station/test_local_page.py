@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -137,3 +138,36 @@ async def test_offline_call_is_refused_with_a_code(tmp_path: Path) -> None:
                 assert res.status == 502 and (await res.json())["error"]["code"] == "link_check_failed"
     finally:
         await runner.cleanup()
+
+
+async def test_the_outbox_backlog_grows_while_offline_and_empties_once_the_server_is_back(
+        server: Server, tmp_path: Path) -> None:
+    oximeter = await start_simulator("contec-v7")
+    setup = StationSetup(server="http://127.0.0.1:9/", token=server.station_token, video=None, audio=None,
+                         sources=[open_source("contec-v7", oximeter.port)], request=None,
+                         data_dir=tmp_path / "station")
+    try:
+        for online in (False, True):
+            setup.server = server.url if online else "http://127.0.0.1:9/"
+            station = Station(setup)
+            runner, url = await start_local_page(station, "127.0.0.1", 0)
+            task = asyncio.create_task(station.run())
+            try:
+                async with aiohttp.ClientSession() as session:
+                    page = Page(url, station, session)
+                    if not online:
+                        await poll(lambda: station.outbox is not None and station.outbox.backlog.count >= 4)
+                        records = (await status(page))["records"]
+                        assert records["count"] >= 4 and records["refused"] == 0
+                        assert records["oldest_age_s"] >= 0 and records["oldest"] <= time.time()
+                    else:
+                        async def sent() -> bool:
+                            return (await status(page))["records"]["count"] == 0
+                        await oximeter.stop()  # nothing new: the backlog can drain to zero
+                        await poll(sent, timeout=60)
+            finally:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+                await runner.cleanup()
+    finally:
+        await oximeter.stop()
