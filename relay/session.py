@@ -17,6 +17,11 @@ mixed into one track (``media.mixer``; observers are never heard). Vitals are ke
 per measure and sent to each viewer at 5 Hz, so a viewer who joins late sees the present at once.
 Control messages from the station reach every viewer; chat from a specialist reaches the station
 and the other viewers; observers are read-only (their control messages are dropped, counted).
+Viewers hear how the station's side stands on their control channel, ``{"type": "station",
+"state": "live" | "reconnecting"}``: at every change and when their channel opens. Their own link
+to the relay stays up while the station is away, so without this a page could not tell a station
+outage from a frozen picture (``peer_left``/``peer_joined`` say when the station left and came back
+to signaling; this says when its media reaches the relay again).
 Stills: the relay is the receiver on the station's ``files`` channel; a verified still goes into
 the consult record at once (``done`` then tells the station so, and it stops being pending) and
 is offered to every viewer, now and to any who join later (``relay.stills``).
@@ -103,6 +108,8 @@ class ConsultRelay:
         self.files = FileReceiver(self._station_still)  # outlives an upstream connection: transfers resume
         self._vitals = asyncio.ensure_future(self._push_vitals())
         self._closed = False
+        self.station: str | None = None  # the station's member id while it is on signaling
+        self.station_live = False  # the station's peer connection to the relay is connected
 
     # -- the hub's messages ---------------------------------------------------------------
 
@@ -116,6 +123,9 @@ class ConsultRelay:
         elif kind == "peer_joined":
             await self._peer_joined(message["peer"])
         elif kind == "peer_left":
+            if message["peer"] == self.station:
+                self.station = None
+                self._station_state(live=False)
             viewer = self.viewers.pop(message["peer"], None)
             if viewer is not None:
                 if viewer.voice is not None:
@@ -146,6 +156,8 @@ class ConsultRelay:
     # -- viewers --------------------------------------------------------------------------
 
     async def _peer_joined(self, peer: dict[str, Any]) -> None:
+        if peer.get("role") == "station":
+            self.station = peer["id"]
         if peer.get("role") not in VIEWERS:
             return  # the station offers to us when the hub tells it to
         peer_id = peer["id"]
@@ -159,6 +171,7 @@ class ConsultRelay:
         assert controller is not None
         controller.start()
         self.viewers[peer_id] = Downlink(peer["role"], link, controller, [video, audio])
+        link.control.on("open", lambda: link.send_control(self._station_message()))
         await self._signal_to(peer_id, await link.offer())
 
     def _viewer_voice(self, peer_id: str, track: MediaStreamTrack) -> None:
@@ -198,12 +211,18 @@ class ConsultRelay:
 
     async def _answer_station(self, station_id: str, sdp: str) -> None:
         await self._close_upstream()
+        self._station_state(live=False)  # until the fresh connection is up
         pc = RTCPeerConnection(ice_configuration(self._ice))
         self.upstream = pc
 
         @pc.on("track")
         def on_track(track: MediaStreamTrack) -> None:
             (self.video if track.kind == "video" else self.audio).attach(track)
+
+        @pc.on("connectionstatechange")
+        def on_state() -> None:
+            if pc is self.upstream and pc.connectionState in ("connected", "failed"):
+                self._station_state(live=pc.connectionState == "connected")
 
         @pc.on("datachannel")
         def on_channel(channel: RTCDataChannel) -> None:
@@ -254,6 +273,15 @@ class ConsultRelay:
         if isinstance(message, dict):
             for viewer in self.viewers.values():
                 viewer.link.send_control(message)
+
+    def _station_state(self, *, live: bool) -> None:
+        if live != self.station_live:
+            self.station_live = live
+            for viewer in self.viewers.values():
+                viewer.link.send_control(self._station_message())
+
+    def _station_message(self) -> dict[str, Any]:
+        return {"type": "station", "state": "live" if self.station_live else "reconnecting"}
 
     def _to_station(self, message: dict[str, Any]) -> None:
         channel = self._station_control

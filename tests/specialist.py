@@ -40,6 +40,7 @@ class SpecialistPeer:
     files_blackout_after: int | None = None
     speaks: bool = True  # answer with a microphone (observers stay silent)
     invitations: list[dict[str, Any]] = field(default_factory=list)
+    presence: list[dict[str, Any]] = field(default_factory=list)  # peer_joined, peer_left, consult_ended
     errors: list[dict[str, Any]] = field(default_factory=list)
     offers_from: list[str] = field(default_factory=list)
     waiting: list[dict[str, Any]] = field(default_factory=list)  # the latest waiting room
@@ -129,6 +130,8 @@ class SpecialistPeer:
                 self.consult = message["consult"]
             elif kind == "invited":
                 self.invitations.append(message)
+            elif kind in ("peer_joined", "peer_left", "consult_ended"):
+                self.presence.append(message)
             elif kind == "error":
                 self.errors.append(message)
             elif kind == "readings":

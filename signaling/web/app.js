@@ -5,7 +5,9 @@ import { StillsView } from "/static/stills.js";
 import { Team } from "/static/team.js";
 
 const $ = (id) => document.getElementById(id);
-const state = { ws: null, me: null, iceServers: [], consult: null, stationPeer: null, pc: null, control: null, mic: null };
+// offerer: who sent our peer connection (the station, or the server's relay from the second
+// viewer on); station: the station's member id while it is on signaling.
+const state = { ws: null, me: null, iceServers: [], consult: null, offerer: null, station: null, pc: null, control: null, mic: null };
 window.farlink = state; // for tests and the benchmark page
 
 function show(view) {
@@ -109,6 +111,7 @@ const handlers = {
     state.claimed = null;
     $("claimed-box").hidden = true;
     state.vitals = new VitalsView($("chart"));
+    state.station = (m.peers.find((p) => p.role === "station") || {}).id || null;
     if (!state.stills || state.stills.consult !== m.consult.id) {
       $("stills").replaceChildren();
       state.stills = new StillsView($("stills"));
@@ -125,12 +128,14 @@ const handlers = {
   invite_sent(m) { team.inviteSent(m); },
   signal(m) { if (m.data.kind === "offer") answer(m.from, m.data.sdp); },
   peer_left(m) {
-    if (m.peer === state.stationPeer) setPill("consult-state", "reconnecting", "warn");
+    if (m.peer === state.station || m.peer === state.offerer) setPill("consult-state", "reconnecting", "warn");
+    if (m.peer === state.station) state.station = null;
   },
   peer_joined(m) {
-    // The station is back on signaling: it sends a fresh offer (aiortc has no ICE restart).
+    // The station is back on signaling. Peer to peer it sends us a fresh offer (aiortc has no ICE
+    // restart); through the relay it offers to the relay, which says when its media is back.
     if (m.peer.role === "station") {
-      state.stationPeer = m.peer.id;
+      state.station = m.peer.id;
       setPill("consult-state", "reconnecting", "warn");
     }
   },
@@ -199,7 +204,7 @@ function closePeer() {
 
 async function answer(from, sdp) {
   closePeer();
-  state.stationPeer = from;
+  state.offerer = from;
   const pc = new RTCPeerConnection({ iceServers: state.iceServers });
   state.pc = pc;
   pc.ontrack = (event) => {
@@ -244,7 +249,7 @@ function askForOffer() {
       offerAsked = null;
       return;
     }
-    send({ type: "signal", consult: state.consult.id, to: state.stationPeer, data: { kind: "renegotiate" } });
+    send({ type: "signal", consult: state.consult.id, to: state.offerer, data: { kind: "renegotiate" } });
   };
   offerAsked = setInterval(ask, 15000);
   ask();
@@ -269,6 +274,10 @@ function onControl(message) {
   else if (message.type === "device") addDevice(`${message.source}: ${message.state}${message.reason ? " (" + message.reason + ")" : ""}`);
   else if (message.type === "gap") addDevice(`${message.source}: no data for ${Math.round(message.end - message.start)} s`);
   else if (message.type === "link") showLink(message);
+  else if (message.type === "station") { // from the relay: the station's media reaches it, or not
+    if (message.state === "live") setPill("consult-state", "live", "ok");
+    else setPill("consult-state", "reconnecting", "warn");
+  }
 }
 
 function showLink(link) {

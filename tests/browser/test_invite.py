@@ -80,6 +80,28 @@ async def test_invited_colleague_sees_the_station_in_chromium(server: Server, br
         before = await lead.evaluate("() => window.farlink.videoStats.framesDecoded")
         await lead.wait_for_function(f"() => window.farlink.videoStats.framesDecoded > {before + 10}", timeout=40_000)
         await colleague.screenshot(path=str(artifacts / "invited-colleague.png"), full_page=True)
+
+        # The station drops off signaling: both pages say "reconnecting" (never "ended") while the
+        # relay keeps their links, and "live" with moving video once the station is back.
+        pages = (lead, colleague)
+        for page in pages:
+            await page.evaluate("""() => {
+                const pill = document.getElementById('consult-state');
+                window.pills = [];
+                new MutationObserver(() => window.pills.push(pill.textContent))
+                    .observe(pill, {childList: true, characterData: true, subtree: true});
+            }""")
+        [gone] = [m for m in hub.members.values() if m.principal.role is Role.STATION]
+        await gone.ws.close()
+        for page in pages:
+            await page.wait_for_function("() => window.pills.includes('reconnecting')", timeout=30_000)
+            await page.wait_for_function(
+                "() => document.getElementById('consult-state').textContent === 'live'", timeout=60_000)
+            before = await page.evaluate("() => window.farlink.videoStats.framesDecoded")
+            await page.wait_for_function(f"() => window.farlink.videoStats.framesDecoded > {before + 10}",
+                                         timeout=40_000)
+            assert "ended" not in await page.evaluate("() => window.pills")
+        assert list(station.peers) == [relay.id]
     finally:
         station_task.cancel()
         await asyncio.gather(station_task, return_exceptions=True)

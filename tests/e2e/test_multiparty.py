@@ -17,7 +17,7 @@ from media.pattern import TestPatternTrack, ToneTrack
 from relay.session import ConsultRelay
 from signaling.accounts import Role
 from signaling.app import accounts_key, hub_key
-from signaling.hub import Member
+from signaling.hub import Hub, Member
 from station.runtime import ConsultRequest, Station, StationSetup
 from tests.conftest import Server
 from tests.signaling.test_websocket import specialist_session
@@ -141,24 +141,31 @@ async def test_three_party_consult_sends_the_uplink_once(server: Server, station
         await lead.wait_for(lambda: station.peers[relay_member.id].audio_frames_received > 10)
 
 
+async def relayed(hub: Hub, station: Station, lead: SpecialistPeer, colleague: SpecialistPeer) -> tuple[str, Member]:
+    """The lead joins and invites the colleague; (consult id, relay member) once both viewers'
+    links from the relay and the station's link to it carry control messages."""
+    consult = await lead.join_first_waiting()
+    await lead.wait_for(lambda: lead.consult is not None)
+    await lead.invite(COLLEAGUE[0], "specialist")
+    await colleague.wait_for(lambda: colleague.invitations)
+    await colleague.enter(consult["id"])
+    await colleague.wait_for(lambda: consult["id"] in hub.relays, timeout=30)
+    relay_member = hub.relays[consult["id"]]
+    for viewer in (lead, colleague):
+        await viewer.wait_for(lambda v=viewer: v.offers_from and v.offers_from[-1] == relay_member.id
+                              and "files" in v.channels and v.channels["control"].readyState == "open", timeout=60)
+    await colleague.wait_for(lambda: relay_member.id in station.peers
+                             and station.peers[relay_member.id].control.readyState == "open", timeout=60)
+    return consult["id"], relay_member
+
+
 async def test_a_still_reaches_every_viewer_through_the_relay_and_the_record_at_once(
         server: Server, station: Station) -> None:
     hub = server.app[hub_key]  # type: ignore[index]
     async with SpecialistPeer(server.url, *server.specialist) as lead, \
             SpecialistPeer(server.url, *COLLEAGUE) as colleague, \
             SpecialistPeer(server.url, *STUDENT, speaks=False) as student:
-        consult = await lead.join_first_waiting()
-        await lead.wait_for(lambda: lead.consult is not None)
-        await lead.invite(COLLEAGUE[0], "specialist")
-        await colleague.wait_for(lambda: colleague.invitations)
-        await colleague.enter(consult["id"])
-        await colleague.wait_for(lambda: consult["id"] in hub.relays, timeout=30)
-        relay_member = hub.relays[consult["id"]]
-        for viewer in (lead, colleague):
-            await viewer.wait_for(lambda v=viewer: v.offers_from and v.offers_from[-1] == relay_member.id
-                                  and "files" in v.channels and v.channels["control"].readyState == "open", timeout=60)
-        await colleague.wait_for(lambda: relay_member.id in station.peers
-                                 and station.peers[relay_member.id].control.readyState == "open", timeout=60)
+        consult_id, relay_member = await relayed(hub, station, lead, colleague)
 
         # The second specialist asks; the station takes the still and streams it once, to the relay.
         await colleague.send_control({"type": "still_request"})
@@ -167,7 +174,7 @@ async def test_a_still_reaches_every_viewer_through_the_relay_and_the_record_at_
         assert station.stills is not None
         [still_id] = colleague.stills.files
         still = station.stills.get(still_id)
-        assert still is not None and still.consult == consult["id"] and still.by == "specialist"
+        assert still is not None and still.consult == consult_id and still.by == "specialist"
         original = station.stills.data(still)
         for viewer in (lead, colleague):
             assert viewer.stills.files == {still_id: original}
@@ -179,15 +186,52 @@ async def test_a_still_reaches_every_viewer_through_the_relay_and_the_record_at_
         # A viewer who enters later is offered the consult's stills on its own files channel.
         await lead.invite(STUDENT[0], "observer")
         await student.wait_for(lambda: student.invitations)
-        await student.enter(consult["id"], observe=True)
+        await student.enter(consult_id, observe=True)
         await student.wait_for(lambda: still_id in student.stills.files, timeout=60)
         assert student.stills.files[still_id] == original
 
     async with await specialist_session(server) as session:
-        async with session.get(f"{server.url}api/consults/{consult['id']}") as res:
+        async with session.get(f"{server.url}api/consults/{consult_id}") as res:
             record = await res.json()
         async with session.get(f"{server.url}api/stills/{still_id}") as res:
             assert res.status == 200
             assert await res.read() == original
     assert [s["id"] for s in record["stills"]] == [still_id]
     assert [e["body"]["still"] for e in record["timeline"] if e["kind"] == "still"] == [still_id]
+
+
+def station_states(viewer: SpecialistPeer) -> list[str]:
+    """What the relay said about the station's side, in order."""
+    return [m["state"] for m in viewer.control if m.get("type") == "station"]
+
+
+async def test_viewers_see_reconnecting_while_the_station_is_off_signaling_and_media_resumes_through_the_relay(
+        server: Server, station: Station) -> None:
+    hub = server.app[hub_key]  # type: ignore[index]
+    async with SpecialistPeer(server.url, *server.specialist) as lead, \
+            SpecialistPeer(server.url, *COLLEAGUE) as colleague:
+        consult_id, relay_member = await relayed(hub, station, lead, colleague)
+        viewers = (lead, colleague)
+        for viewer in viewers:
+            await viewer.wait_for(lambda v=viewer: v.frames >= 10 and station_states(v)[-1:] == ["live"], timeout=60)
+        [gone] = [m for m in hub.members.values() if m.principal.role is Role.STATION]
+        offers = [len(v.offers_from) for v in viewers]
+        said = [len(station_states(v)) for v in viewers]
+
+        await gone.ws.close()  # the station's signaling drops; it reconnects by itself
+
+        for viewer, before in zip(viewers, said):
+            await viewer.wait_for(lambda v=viewer: any(m["type"] == "peer_left" and m["peer"] == gone.id
+                                                      for m in v.presence), timeout=30)
+            await viewer.wait_for(lambda v=viewer, b=before: "reconnecting" in station_states(v)[b:], timeout=30)
+        for viewer, before in zip(viewers, said):
+            await viewer.wait_for(lambda v=viewer: any(m["type"] == "peer_joined" and m["peer"]["role"] == "station"
+                                                      and m["peer"]["id"] != gone.id for m in v.presence), timeout=30)
+            await viewer.wait_for(lambda v=viewer, b=before: station_states(v)[b:][-1:] == ["live"]
+                                  and "reconnecting" in station_states(v)[b:], timeout=60)
+            start = viewer.frames
+            await viewer.wait_for(lambda v=viewer, s=start: v.frames >= s + 15, timeout=60)  # media resumed
+        assert [len(v.offers_from) for v in viewers] == offers  # viewers kept their links to the relay
+        assert not any(m["type"] == "consult_ended" for v in viewers for m in v.presence)
+        assert hub.consults[consult_id].state.value == "live" and hub.relays[consult_id] is relay_member
+        assert list(station.peers) == [relay_member.id]
