@@ -188,6 +188,7 @@ async def _state(app: web.Application) -> AsyncIterator[None]:
     app[hub_key] = Hub(store, config, relay=lambda consult, send, ice: ConsultRelay(
         consult, send, ice, archive=app[stills.record_key]))
     app[records_key] = StationRecords(store, on_readings=app[hub_key].push_readings)
+    await app[hub_key].restore()
 
     async def recheck() -> None:
         while True:
@@ -198,10 +199,15 @@ async def _state(app: web.Application) -> AsyncIterator[None]:
     yield
     rechecking.cancel()
     await asyncio.gather(rechecking, return_exceptions=True)
+    await store.close()
+
+
+async def _shutdown(app: web.Application) -> None:
+    """Before the handlers stop: the hub stops changing consults (a server going down is not
+    everyone leaving; the next start takes them back), then every socket is closed."""
     await app[hub_key].close()
     for member in list(app[hub_key].members.values()):
         await member.ws.close(code=1001, message=b"server shutting down")
-    await store.close()
 
 
 def create_app(config: ServerConfig) -> web.Application:
@@ -210,6 +216,7 @@ def create_app(config: ServerConfig) -> web.Application:
                           handler_args={"auto_decompress": False})
     app[config_key] = config
     app.cleanup_ctx.append(_state)
+    app.on_shutdown.append(_shutdown)
     app.router.add_get("/", index)
     app.router.add_get("/healthz", healthz)
     app.router.add_post("/api/login", login)

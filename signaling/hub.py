@@ -68,6 +68,28 @@ class Hub:
         self._publish: asyncio.Task[None] | None = None
         self._closed = False
 
+    async def restore(self) -> None:
+        """Take back the open consults from the store when the server starts, after a crash too:
+        a live consult stays live for its members to rejoin (the station and the lead need no
+        invitation), a waiting one keeps its place in the queue. Invitations were only in memory:
+        the lead invites again. One caught between request and queue goes into the queue."""
+        for row in await self._store.consults_in([state.value for state in OPEN_STATES]):
+            events = await self._store.events(row["id"])
+            consult = Consult(
+                station_id=row["station_id"], priority=Priority(row["priority"]), reason=row["reason"],
+                vitals=next((e["body"]["readings"] for e in events if e["kind"] == "vitals"), []),
+                id=row["id"], state=ConsultState(row["state"]), requested_at=row["created"],
+                lead=row["lead"], transfer_to=row["transfer_to"],
+                live_since=max((e["time"] for e in events if e["kind"] == "state" and e["body"]["state"] == "live"),
+                               default=None),
+            )
+            if consult.state is ConsultState.REQUESTED:
+                if await self._store.move_consult(consult.id, consult.state.value, ConsultState.WAITING.value, "server"):
+                    consult.state = ConsultState.WAITING
+            self.consults[consult.id] = consult
+        if self.consults:
+            log.info("restored %d open consults from the store", len(self.consults))
+
     async def close(self) -> None:
         """Stop publishing the waiting room (the app is shutting down)."""
         self._closed = True
@@ -102,6 +124,8 @@ class Hub:
 
     async def disconnect(self, member: Member) -> None:
         self.members.pop(member.id, None)
+        if self._closed:  # the server stopping is not the member leaving: its consults stay as stored
+            return
         for consult_id in list(member.consults):
             consult = self.consults.get(consult_id)
             if consult is None:

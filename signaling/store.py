@@ -210,6 +210,14 @@ class Store:
             )
         await self._writes.run(op)
 
+    async def consults_in(self, states: list[str]) -> list[dict[str, Any]]:
+        """The consults rows in ``states``, oldest first."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(consults).where(consults.c.state.in_(states)).order_by(consults.c.created)
+            )
+            return [dict(r) for r in rows.mappings()]
+
     async def events(self, consult_id: str) -> list[dict[str, Any]]:
         async with self.engine.connect() as conn:
             rows = await conn.execute(

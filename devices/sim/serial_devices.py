@@ -54,11 +54,15 @@ class SerialSimulator:
     def replug(self) -> None:
         self._port.replug()
 
-    async def stop(self) -> None:
+    async def halt(self) -> None:
+        """Stop producing and stay plugged in, so the host reads whatever was sent last."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+
+    async def stop(self) -> None:
+        await self.halt()
         self._port.close()
 
     # -- for subclasses ------------------------------------------------------------------

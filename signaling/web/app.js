@@ -87,7 +87,12 @@ function send(message) {
 const team = new Team(state, send);
 
 const handlers = {
-  welcome(m) { state.iceServers = m.ice_servers || []; },
+  welcome(m) {
+    state.iceServers = m.ice_servers || [];
+    // A new socket (our network or the server came back): enter the consult we were in again;
+    // the station then offers afresh.
+    if (state.consult) send({ type: team.readOnly ? "observe" : "join", consult: state.consult.id });
+  },
   waiting_room(m) { renderRoom(m.consults, m.staff || []); },
   claimed(m) {
     state.claimed = m.consult;
