@@ -129,6 +129,7 @@ const handlers = {
     setPill("consult-state", "connecting", "warn");
     show("consult-view");
   },
+  readings(m) { if (state.vitals && state.consult && m.consult === state.consult.id) state.vitals.merge(m.readings); },
   invited(m) { team.invited(m); },
   invite_sent(m) { team.inviteSent(m); },
   signal(m) { if (m.data.kind === "offer") answer(m.from, m.data.sdp); },

@@ -1,4 +1,7 @@
 // Live vitals: the latest value of each measure with its unit and time, and a trend chart.
+// Live values come from the station's `vitals` data channel; readings the station stored while
+// its link was down arrive later from the server (`readings` on the WebSocket) and are merged
+// into the chart by time. The tiles only ever show the newest value of each measure.
 const WINDOW_S = 120;
 const fmt = (v, digits = 0) => (v === null || v === undefined ? "--" : Number(v).toFixed(digits));
 const clock = (t) => new Date(t * 1000).toLocaleTimeString();
@@ -18,6 +21,7 @@ export class VitalsView {
   }
 
   add(reading) {
+    if (reading.kind === "spo2" || reading.kind === "pulse_rate") this.plot(reading);
     // A stored record (a cuff's memory, a device's backlog) never hides a newer value of its kind.
     const previous = this.latest[reading.kind];
     if (previous && reading.time < previous.time) return;
@@ -37,19 +41,24 @@ export class VitalsView {
       set("temp", absent(reading) || reading.value.toFixed(1), reading.time);
       document.getElementById("temp-unit").textContent = reading.unit === "[degF]" ? "°F" : "°C";
     }
-    if (reading.kind === "spo2" || reading.kind === "pulse_rate") this.plot(reading);
+  }
+
+  /** Readings the server received late (taken while the station's link was down). */
+  merge(readings) {
+    for (const reading of readings) this.add(reading);
   }
 
   plot(reading) {
     const s = this.series;
     const t = Math.round(reading.time);
-    if (s.t.length === 0 || s.t[s.t.length - 1] !== t) {
-      s.t.push(t); s.spo2.push(null); s.pulse.push(null);
-    }
-    const i = s.t.length - 1;
+    let i = s.t.length;
+    while (i > 0 && s.t[i - 1] > t) i--; // from the end: a live value appends at once
+    if (i > 0 && s.t[i - 1] === t) i--;
+    else { s.t.splice(i, 0, t); s.spo2.splice(i, 0, null); s.pulse.splice(i, 0, null); }
     if (reading.kind === "spo2") s.spo2[i] = reading.value;
     else s.pulse[i] = reading.value;
-    while (s.t.length && s.t[0] < t - WINDOW_S) { s.t.shift(); s.spo2.shift(); s.pulse.shift(); }
+    const newest = s.t[s.t.length - 1];
+    while (s.t.length && s.t[0] < newest - WINDOW_S) { s.t.shift(); s.spo2.shift(); s.pulse.shift(); }
     if (!this.pending) {
       this.pending = true;
       requestAnimationFrame(() => { this.pending = false; this.chart.setData([s.t, s.spo2, s.pulse]); });
