@@ -7,6 +7,8 @@ call :func:`plausible` before they publish.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -116,6 +118,15 @@ class Reading:
         if self.absent is not None:
             out["absent"] = self.absent.value
         return out
+
+    def content_key(self) -> str:
+        """An idempotency key (32 hex digits) from the content: source, kind, time, value, unit and
+        absent reason. Equal readings have equal keys, so a device re-sending its memory is
+        recognised; the station's outbox and the server derive it alike (it is never sent)."""
+        content = json.dumps([self.source, self.kind.value, float(self.time),
+                              None if self.value is None else float(self.value), self.unit,
+                              None if self.absent is None else self.absent.value])
+        return hashlib.sha256(content.encode()).hexdigest()[:32]
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Reading:

@@ -56,17 +56,20 @@ _RECORD = {
 
 _UPLOAD = {"type": "object", "required": ["items"], "properties": {"items": {
     "type": "array", "maxItems": 500, "items": {
-        "type": "object", "required": ["key", "kind", "body"], "properties": {
-            "key": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+        "type": "object", "required": ["kind", "body"], "properties": {
+            "key": {"type": "string", "pattern": "^[0-9a-f]{32}$",
+                    "description": "idempotency key; a reading's is derived from its content and may be left out"},
             "kind": {"type": "string", "enum": ["reading", "chat", "note"]},
             "consult": {"type": "string", "nullable": True, "maxLength": 36},
             "body": {"type": "object", "description": "reading: the Reading JSON model; chat: {from, text, time}; "
                                                       "note: {text, time}"}}}}}}
 
 _UPLOAD_ANSWER = {"type": "object", "required": ["held", "refused"], "properties": {
-    "held": {"type": "array", "items": {"type": "string"}},
-    "refused": {"type": "array", "items": {"type": "object", "required": ["key", "code", "message"], "properties": {
-        "key": {"type": "string", "nullable": True}, "code": {"type": "string"}, "message": {"type": "string"}}}}}}
+    "held": {"type": "array", "items": {"type": "integer"}, "description": "positions of the items the record holds"},
+    "refused": {"type": "array", "items": {"type": "object", "required": ["index", "key", "code", "message"],
+                                           "properties": {
+        "index": {"type": "integer"}, "key": {"type": "string", "nullable": True}, "code": {"type": "string"},
+        "message": {"type": "string"}}}}}}
 
 _ME = {"type": "object", "required": ["name", "role", "csrf"],
        "properties": {"name": {"type": "string"}, "role": {"type": "string"}, "csrf": {"type": "string"}}}

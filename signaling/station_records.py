@@ -1,12 +1,15 @@
 """Station records: the readings, chat and notes a station's outbox uploads, each held once.
 
 ``POST /api/station/records`` (station token only; JSON, ``Content-Encoding: gzip`` accepted)
-with ``{"items": [{"key", "kind", "consult", "body"}, ...]}`` (at most ``MAX_ITEMS``). Every item
-is checked on its own; the answer, sent only after the commit, is ``{"held": [keys],
-"refused": [{"key", "code", "message"}]}``: ``held`` are the keys the record now holds (new or
-already there: a re-sent item is deduplicated by the unique ``(station_id, key)``), ``refused``
-the items rejected with a code (``bad_field``, ``implausible``, ``not_member`` when the
-consult is not this station's, unknown or another's). A request that is not such a list is refused as a whole
+with ``{"items": [{"key", "kind", "consult", "body"}, ...]}`` (at most ``MAX_ITEMS``). A
+reading's key is ``Reading.content_key()`` of its body: the server derives it, so a station
+may leave it out (and one it sends must match). Every item is checked on its own; the answer,
+sent only after the commit (gzipped when the client accepts it), is ``{"held": [positions],
+"refused": [{"index", "key", "code", "message"}]}``, items named by their position in the
+request (a few bytes each, where keys would be ~20 gzipped on a thin downlink): ``held`` are
+the items the record now holds (new or already there: a re-sent item is deduplicated by the
+unique ``(station_id, key)``), ``refused`` those rejected with a code (``bad_field``,
+``implausible``, ``not_member`` when the consult is not this station's, unknown or another's). A request that is not such a list is refused as a whole
 (400 ``bad_json`` / ``bad_field``, 413 ``too_large``).
 
 Item bodies (``kind``: body): ``reading``: the ``Reading`` JSON model (finite, physically
@@ -30,7 +33,7 @@ from sqlalchemy import JSON, Column, Float, Integer, String, Table, UniqueConstr
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from devices.reading import Absent, Kind, plausible
+from devices.reading import Absent, Kind, Reading, plausible
 from signaling.accounts import Principal, Role
 from signaling.store import Store, consults, metadata
 
@@ -114,8 +117,9 @@ def item(raw: Any) -> dict[str, Any]:
     """One uploaded item, validated and normalised into a row (without station and times)."""
     if not isinstance(raw, dict):
         raise Refused("bad_field", "an item is a JSON object")
-    if not isinstance(raw.get("key"), str) or not KEY.fullmatch(raw["key"]):
-        raise Refused("bad_field", "key is 32 lowercase hex digits")
+    key = raw.get("key")
+    if not (key is None and raw.get("kind") == "reading") and not (isinstance(key, str) and KEY.fullmatch(key)):
+        raise Refused("bad_field", "key is 32 lowercase hex digits (a reading's may be left out)")
     if raw.get("kind") not in KINDS:
         raise Refused("bad_field", f"kind is one of {', '.join(KINDS)}")
     consult = raw.get("consult")
@@ -124,8 +128,15 @@ def item(raw: Any) -> dict[str, Any]:
     body = raw.get("body")
     if not isinstance(body, dict):
         raise Refused("bad_field", "body is a JSON object")
-    body = _reading(body) if raw["kind"] == "reading" else _chat_or_note(raw["kind"], body)
-    return {"key": raw["key"], "kind": raw["kind"], "consult_id": consult, "time": float(body["time"]), "body": body}
+    if raw["kind"] == "reading":
+        body = _reading(body)
+        derived = Reading.from_json(body).content_key()
+        if key not in (None, derived):
+            raise Refused("bad_field", "a reading's key is its content key; this one does not match")
+        key = derived
+    else:
+        body = _chat_or_note(raw["kind"], body)
+    return {"key": key, "kind": raw["kind"], "consult_id": consult, "time": float(body["time"]), "body": body}
 
 
 async def body(request: web.Request) -> bytes:
@@ -165,23 +176,25 @@ class StationRecords:
         self._on_readings = on_readings
 
     async def ingest(self, station: str, raw_items: list[Any]) -> dict[str, Any]:
-        """Validate, attribute and store ``raw_items`` for ``station``; answer held and refused keys."""
+        """Validate, attribute and store ``raw_items`` for ``station``; answer held and refused positions."""
         rows: dict[str, dict[str, Any]] = {}
+        positions: dict[str, list[int]] = {}  # key -> where it is in the request (a batch may repeat one)
         refused: list[dict[str, Any]] = []
-        for raw in raw_items:
+        for index, raw in enumerate(raw_items):
             try:
                 row = item(raw)
             except Refused as exc:
                 key = raw.get("key") if isinstance(raw, dict) and isinstance(raw.get("key"), str) else None
-                refused.append({"key": key, "code": exc.code, "message": exc.args[0]})
+                refused.append({"index": index, "key": key, "code": exc.code, "message": exc.args[0]})
                 continue
             rows.setdefault(row["key"], row)
+            positions.setdefault(row["key"], []).append(index)
         owners = await self._owners({r["consult_id"] for r in rows.values() if r["consult_id"] is not None})
         for key, row in list(rows.items()):
             if row["consult_id"] is not None and owners.get(row["consult_id"]) != station:
                 # Unknown and foreign consults get one answer: a station learns nothing of others'.
-                refused.append({"key": key, "code": "not_member",
-                                "message": f"this station has no consult {row['consult_id']}"})
+                refused += [{"index": index, "key": key, "code": "not_member",
+                             "message": f"this station has no consult {row['consult_id']}"} for index in positions[key]]
                 del rows[key]
         new = await self._store.write(lambda conn: self._insert(conn, station, list(rows.values()))) if rows else set()
         if self._on_readings is not None:
@@ -192,7 +205,7 @@ class StationRecords:
                     fresh.setdefault(row["consult_id"], []).append(row["body"] | {"key": key})
             for consult_id, readings in fresh.items():
                 await self._on_readings(consult_id, sorted(readings, key=lambda r: r["time"]))
-        return {"held": list(rows), "refused": refused}
+        return {"held": sorted(i for key in rows for i in positions[key]), "refused": refused}
 
     async def _owners(self, consult_ids: set[str]) -> dict[str, str]:
         if not consult_ids:
@@ -232,6 +245,8 @@ def setup(app: web.Application, who: Who, records: Callable[[], StationRecords])
             return error(400, "bad_json", "send JSON (gzip allowed)")
         except Refused as exc:
             return error(413 if exc.code == "too_large" else 400, exc.code, exc.args[0])
-        return web.json_response(await records().ingest(asking.name, items))
+        response = web.json_response(await records().ingest(asking.name, items))
+        response.enable_compression()  # the keys are most of the answer: hex, they gzip to half
+        return response
 
     app.router.add_post("/api/station/records", ingest)

@@ -4,10 +4,11 @@ One SQLite file (``DATA_DIR/outbox.db``, write-ahead log, ``synchronous=NORMAL``
 item survives SIGKILL of the station; a power cut may lose the last few hundred milliseconds).
 Each item has an idempotency ``key`` (32 hex digits) that the server deduplicates on:
 
-* a reading's key is derived from its content (:func:`reading_key`: source, kind, time, value,
-  unit, absent reason), so a device that sends its stored memory again (a Visomat cuff re-sends
-  every record, a BLE glucose meter's RACP download) maps to the same key and is stored once
-  (``INSERT OR IGNORE``), across station restarts too;
+* a reading's key is derived from its content (``Reading.content_key``: source, kind, time,
+  value, unit, absent reason), so a device that sends its stored memory again (a Visomat cuff
+  re-sends every record, a BLE glucose meter's RACP download) maps to the same key and is stored
+  once (``INSERT OR IGNORE``), across station restarts too; the server derives the same key, so
+  a reading travels without it (the key is half of a reading's gzipped bytes on the wire);
 * a chat message or note gets a random key when it is stored; it is stored once.
 
 Each item belongs to the consult that was current when the station stored it (``None`` when
@@ -25,7 +26,6 @@ Public surface (the uploader, the staff page, and tests that count records use o
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import sqlite3
 import threading
@@ -85,8 +85,9 @@ class Item:
         return float(self.body["time"])
 
     def to_json(self) -> dict[str, Any]:
-        """The upload's wire form of one item."""
-        return {"key": self.key, "kind": self.kind.value, "consult": self.consult, "body": self.body}
+        """The upload's wire form of one item (a reading's key is left for the server to derive)."""
+        out = {"kind": self.kind.value, "consult": self.consult, "body": self.body}
+        return out if self.kind is ItemKind.READING else {"key": self.key, **out}
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,15 +103,8 @@ class Backlog:
                 "oldest_age_s": None if self.oldest is None else max(0.0, now - self.oldest), "refused": self.refused}
 
 
-def reading_key(reading: Reading) -> str:
-    """The content-derived idempotency key of a reading: equal readings, equal keys."""
-    content = json.dumps([reading.source, reading.kind.value, reading.time, reading.value, reading.unit,
-                          reading.absent.value if reading.absent else None])
-    return hashlib.sha256(content.encode()).hexdigest()[:32]
-
-
 def reading_item(reading: Reading, consult: str | None) -> Item:
-    return Item(reading_key(reading), ItemKind.READING, consult, reading.to_json())
+    return Item(reading.content_key(), ItemKind.READING, consult, reading.to_json())
 
 
 def text_item(kind: ItemKind, consult: str | None, body: dict[str, Any]) -> Item:

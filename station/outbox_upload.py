@@ -1,15 +1,16 @@
 """Uploads the outbox into the server's consult record, with acknowledgement.
 
 ``POST /api/station/records`` (``Authorization: Bearer <station token>``), the body a gzipped
-JSON ``{"items": [Item.to_json(), ...]}``; the server answers ``{"held": [keys], "refused":
-[{"key", "code", "message"}]}`` after its commit. Held items are marked acknowledged, refused
+JSON ``{"items": [Item.to_json(), ...]}``; the server answers ``{"held": [positions],
+"refused": [{"index", "key", "code", "message"}]}`` after its commit (items named by their
+position in the request). Held items are marked acknowledged, refused
 ones are kept and never sent again; anything else (no answer, a 5xx, a dropped connection) is
 retried with backoff, and the same keys go again (the server deduplicates them).
 
-Small on the wire: items wait ``BATCH_S`` to travel together (a 1 Hz oximeter's spo2 and pulse
-readings become one request every few seconds, ~40 bytes a reading gzipped), and one HTTP
-keep-alive connection carries the requests, so a 1.5 s round trip link pays no handshake per
-batch. It runs during consults too (it is what backfills the specialist's chart after an
+Small on the wire: new items wait ``BATCH_S`` to travel together (a backlog goes at once, in
+``MAX_ITEMS`` chunks), readings go without their key (the server derives it), both directions
+are gzipped, and one HTTP keep-alive connection carries the requests, so a 1.5 s round trip
+link pays no handshake per batch (figures in docs/architecture.md, "The outbox"). It runs during consults too (it is what backfills the specialist's chart after an
 outage); a restarted station simply continues with what is still pending.
 """
 
@@ -29,7 +30,7 @@ from station.outbox import Item, Outbox
 log = logging.getLogger(__name__)
 
 PATH = "/api/station/records"
-BATCH_S = 2.0
+BATCH_S = 10.0
 MAX_ITEMS = 200
 RETRY_MIN_S = 1.0
 RETRY_MAX_S = 10.0
@@ -38,12 +39,12 @@ RETRY_MAX_S = 10.0
 class OutboxUploader:
     """Sends pending items until cancelled; ``sent_bytes`` counts request bodies on the wire."""
 
-    def __init__(self, server: str, token: str, outbox: Outbox, batch_s: float = BATCH_S) -> None:
+    def __init__(self, server: str, token: str, outbox: Outbox, batch_s: float | None = None) -> None:
         self._url = server.rstrip("/") + PATH
         self._headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json",
                          "Content-Encoding": "gzip"}
         self._outbox = outbox
-        self._batch_s = batch_s
+        self._batch_s = BATCH_S if batch_s is None else batch_s
         self.sent_bytes = 0
         self.requests = 0
 
@@ -80,8 +81,12 @@ class OutboxUploader:
             error = answer.get("error", {}) if isinstance(answer, dict) else {}
             raise LocalError(f"the server refused the batch: {error.get('message', response.status)}",
                              code=str(error.get("code", "upload_refused")))
-        held = [key for key in answer.get("held", []) if isinstance(key, str)]
-        refused = [(r["key"], r["code"]) for r in answer.get("refused", []) if isinstance(r, dict)]
+        def position(value: Any) -> bool:
+            return isinstance(value, int) and 0 <= value < len(items)
+
+        held = [items[i].key for i in answer.get("held", []) if position(i)]
+        refused = [(items[r["index"]].key, str(r.get("code"))) for r in answer.get("refused", [])
+                   if isinstance(r, dict) and position(r.get("index"))]
         await self._outbox.ack(held)
         if refused:
             log.warning("outbox: the server refused %d items: %s", len(refused), answer["refused"][:3])

@@ -20,6 +20,7 @@ class CutProxy:
         self._writers: set[asyncio.StreamWriter] = set()
         self.is_cut = False
         self.url = ""
+        self.sent = {"up": 0, "down": 0}  # payload bytes forwarded: client -> server, server -> client
 
     async def start(self) -> str:
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
@@ -53,16 +54,16 @@ class CutProxy:
             return
         self._writers |= {writer, up_writer}
         try:
-            await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+            await asyncio.gather(self._pipe(reader, up_writer, "up"), self._pipe(up_reader, writer, "down"))
         finally:
             for w in (writer, up_writer):
                 self._writers.discard(w)
                 w.transport.abort()
 
-    @staticmethod
-    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, direction: str) -> None:
         with contextlib.suppress(ConnectionError, OSError):
             while data := await reader.read(65536):
+                self.sent[direction] += len(data)
                 writer.write(data)
                 await writer.drain()
         writer.transport.abort()

@@ -17,6 +17,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 from sqlalchemy import func, select
 
+from devices.reading import Reading
 from signaling.accounts import Role
 from signaling.app import accounts_key, create_app, store_key
 from signaling.config import ServerConfig
@@ -34,6 +35,7 @@ class Ingest:
     store: Store
     tokens: dict[str, str]  # station -> bearer token
     consults: dict[str, str]  # station -> its consult id
+    answer_encoding: str | None = None
 
     async def post(self, station: str, body: bytes | Any, *, gzipped: bool = False) -> tuple[int, Any]:
         headers = {"Authorization": f"Bearer {self.tokens[station]}", "Content-Type": "application/json"}
@@ -42,6 +44,7 @@ class Ingest:
             data = gzip.compress(data)
             headers["Content-Encoding"] = "gzip"
         async with aiohttp.ClientSession() as session, session.post(self.url + URL, data=data, headers=headers) as res:
+            self.answer_encoding = res.headers.get("Content-Encoding")
             return res.status, await res.json()
 
     async def rows(self) -> int:
@@ -73,7 +76,13 @@ def reading(at: float, value: float = 97.0, kind: str = "spo2", unit: str = "%")
 
 
 def item(kind: str, body: dict[str, Any], consult: str | None) -> dict[str, Any]:
-    return {"key": uuid.uuid4().hex, "kind": kind, "consult": consult, "body": body}
+    """An upload item as a station sends it: a reading without its key (the server derives it)."""
+    out = {"kind": kind, "consult": consult, "body": body}
+    return out if kind == "reading" else {"key": uuid.uuid4().hex, **out}
+
+
+def key(item: dict[str, Any]) -> str:
+    return str(item["key"]) if "key" in item else Reading.from_json(item["body"]).content_key()
 
 
 async def test_items_are_held_once_however_often_they_are_sent(ingest: Ingest) -> None:
@@ -84,17 +93,18 @@ async def test_items_are_held_once_however_often_they_are_sent(ingest: Ingest) -
               item("chat", {"from": "clinic-1", "text": "No.", "time": now - 4}, consult),
               item("note", {"text": "Nurse: patient anxious", "time": now - 3}, consult),
               item("reading", reading(now - 2, 120.0, "pulse_rate", "/min"), None)]  # before any consult
-    keys = [i["key"] for i in items]
+    items[0]["key"] = key(items[0])  # a reading may carry its key: the right one
     status, answer = await ingest.post("clinic-1", {"items": items}, gzipped=True)
-    assert status == 200 and answer == {"held": keys, "refused": []}
+    assert status == 200 and answer == {"held": list(range(len(items))), "refused": []}
+    assert ingest.answer_encoding in ("gzip", "deflate")  # the answer is compressed too
     # The acknowledgement was lost: the station sends everything again, overlapping a new item.
     extra = item("reading", reading(now - 1, 98.0), consult)
-    status, answer = await ingest.post("clinic-1", {"items": [extra, *items[5:], items[0]]})
-    assert status == 200 and set(answer["held"]) == {extra["key"], *keys[5:], keys[0]}
+    status, answer = await ingest.post("clinic-1", {"items": [extra, *items[5:], items[0], extra]})
+    assert status == 200 and answer == {"held": list(range(len(items) - 5 + 3)), "refused": []}
     assert await ingest.rows() == len(items) + 1
     # The same key from another station is that station's own record.
     other = dict(items[13], consult=None)
-    assert (await ingest.post("clinic-2", {"items": [other]}))[1]["held"] == [other["key"]]
+    assert (await ingest.post("clinic-2", {"items": [other]}))[1] == {"held": [0], "refused": []}
     assert await ingest.rows() == len(items) + 2
 
     doctor, _ = await logged_in(ingest.url, *SPECIALIST)
@@ -105,7 +115,7 @@ async def test_items_are_held_once_however_often_they_are_sent(ingest: Ingest) -
             bundle = await res.json()
         async with doctor.get(ingest.url + f"api/consults/{consult}/summary") as res:
             page = await res.text()
-    assert [r["key"] for r in record["readings"]] == [i["key"] for i in items[:10]] + [extra["key"]]
+    assert [r["key"] for r in record["readings"]] == [key(i) for i in items[:10]] + [key(extra)]
     assert [(c["from"], c["text"]) for c in record["chat"]] == [("doctor", "Any chest pain?"), ("clinic-1", "No.")]
     assert [(n["from"], n["text"]) for n in record["notes"]] == [("clinic-1", "Nurse: patient anxious")]
     assert len(bundle["entry"]) == 11
@@ -129,21 +139,20 @@ async def test_bad_items_are_refused_with_codes_and_good_ones_kept(ingest: Inges
         "empty chat": item("chat", {"from": "doctor", "text": "", "time": now}, consult),
         "anonymous chat": item("chat", {"text": "hi", "time": now}, consult),
         "bad key": {**item("note", {"text": "hi", "time": now}, consult), "key": "../../etc"},
+        "no key": {k: v for k, v in item("chat", {"from": "doctor", "text": "hi", "time": now}, consult).items()
+                   if k != "key"},
+        "wrong reading key": {**item("reading", reading(now, 96.0), consult), "key": uuid.uuid4().hex},
         "bad kind": item("video", {"text": "hi", "time": now}, consult),
         "body not object": {**item("note", {}, consult), "body": [1, 2]},
         "unknown consult": item("note", {"text": "hi", "time": now}, str(uuid.uuid4())),
         "another station's consult": item("note", {"text": "hi", "time": now}, ingest.consults["clinic-2"]),
     }
     status, answer = await ingest.post("clinic-1", {"items": [good, *bad.values(), "not an item"]})
-    assert status == 200 and answer["held"] == [good["key"]]
-    codes = {r["key"]: r["code"] for r in answer["refused"]}
-    assert codes[bad["implausible"]["key"]] == "implausible"
-    assert codes[bad["another station's consult"]["key"]] == "not_member"
-    assert codes[bad["unknown consult"]["key"]] == "not_member"
-    for name, refused in bad.items():
-        if name not in ("implausible", "another station's consult", "unknown consult"):
-            assert codes[refused["key"]] == "bad_field", name
-    assert [r["code"] for r in answer["refused"] if r["key"] is None] == ["bad_field"]  # "not an item"
+    assert status == 200 and answer["held"] == [0]
+    codes = {r["index"]: r["code"] for r in answer["refused"]}
+    expected = {name: "bad_field" for name in bad} | {
+        "implausible": "implausible", "another station's consult": "not_member", "unknown consult": "not_member"}
+    assert codes == {i: expected[name] for i, name in enumerate(bad, start=1)} | {len(bad) + 1: "bad_field"}
     assert all(r["message"] for r in answer["refused"])
     assert await ingest.rows() == 1
 
@@ -156,7 +165,7 @@ async def test_bad_items_are_refused_with_codes_and_good_ones_kept(ingest: Inges
     assert (status, answer["error"]["code"]) == (413, "too_large")
     assert await ingest.rows() == 1
     # Still serving after all that.
-    assert (await ingest.post("clinic-1", {"items": [good]}))[1]["held"] == [good["key"]]
+    assert (await ingest.post("clinic-1", {"items": [good]}))[1] == {"held": [0], "refused": []}
 
 
 async def test_a_corrupt_gzip_body_is_refused(ingest: Ingest) -> None:

@@ -10,10 +10,16 @@ import sys
 import textwrap
 from pathlib import Path
 
+from sqlalchemy import select
+
 from devices.catalog import open_source, start_simulator
 from devices.reading import Kind, Reading
-from station.outbox import ItemKind, ItemState, Outbox, reading_item, reading_key, text_item
+from station.outbox import ItemKind, ItemState, Outbox, reading_item, text_item
+from signaling.app import store_key
+from signaling.station_records import station_records
+from station.outbox_upload import OutboxUploader
 from station.runtime import Station, StationSetup
+from tests.conftest import Server
 from tests.station.test_local_page import poll
 
 UNREACHABLE = "http://127.0.0.1:9/"
@@ -47,19 +53,19 @@ async def test_restart_keeps_unacked_items_and_acked_ones_are_not_pending(tmp_pa
 async def test_reading_keys_come_from_content_and_repeat_readings_are_stored_once(tmp_path: Path) -> None:
     outbox = Outbox(tmp_path / "outbox.db")
     first = spo2(1_700_000_000.25)
-    assert reading_key(first) == reading_key(spo2(1_700_000_000.25))  # equal content, equal key
+    assert first.content_key() == spo2(1_700_000_000.25).content_key()  # equal content, equal key
     others = [spo2(1_700_000_000.5), spo2(1_700_000_000.25, 96.0), spo2(1_700_000_000.25, source="nonin:sim"),
               Reading(Kind.PULSE_RATE, 97.0, "/min", 1_700_000_000.25, "contec-v7:/dev/sim")]
-    assert len({reading_key(r) for r in [first, *others]}) == 5
+    assert len({r.content_key() for r in [first, *others]}) == 5
     assert await outbox.add([reading_item(first, None)]) == 1
-    await outbox.ack([reading_key(first)])
+    await outbox.ack([first.content_key()])
     # A device re-sending its memory, later and under another consult: the same reading, not a new one.
     assert await outbox.add([reading_item(first, "consult-2")]) == 0
     assert await outbox.pending(10) == []
     outbox.put(reading_item(first, None))
     outbox.put(reading_item(others[0], None))
     await outbox.flush()
-    assert [i.key for i in await outbox.pending(10)] == [reading_key(others[0])]
+    assert [i.key for i in await outbox.pending(10)] == [others[0].content_key()]
     outbox.close()
 
 
@@ -96,7 +102,7 @@ async def test_a_cuff_resending_its_memory_to_a_restarted_station_is_stored_once
                          data_dir=tmp_path / "station")
 
     def sent() -> set[str]:
-        return {reading_key(r) for record in cuff.records for r in record.readings(source.name)}
+        return {r.content_key() for record in cuff.records for r in record.readings(source.name)}
 
     try:
         for _ in range(2):  # the second station is the first one restarted: it reads the whole memory again
@@ -119,3 +125,26 @@ async def test_a_cuff_resending_its_memory_to_a_restarted_station_is_stored_once
         assert set(stored) <= sent() and len(stored) >= len(sent()) - 3
     finally:
         await cuff.stop()
+
+
+async def test_the_uploader_acks_what_the_server_holds_and_keeps_what_it_refuses(
+        server: Server, tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "outbox.db")
+    readings = [reading_item(spo2(1_700_000_000 + i), None) for i in range(3)]
+    note = text_item(ItemKind.NOTE, None, {"text": "patient arrived", "time": 1_700_000_010.0})
+    foreign = text_item(ItemKind.NOTE, "no-such-consult", {"text": "lost?", "time": 1_700_000_011.0})
+    await outbox.add([*readings, foreign, note])
+    uploader = OutboxUploader(server.url, server.station_token, outbox, batch_s=0.1)
+    task = asyncio.create_task(uploader.run())
+    try:
+        await poll(lambda: outbox.backlog.count == 0)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    states = {item.key: state for item, state in await outbox.items()}
+    assert states.pop(foreign.key) is ItemState.REFUSED and set(states.values()) == {ItemState.ACKED}
+    assert outbox.backlog.refused == 1 and uploader.requests == 1
+    async with server.app[store_key].engine.connect() as conn:  # type: ignore[index]
+        held = set((await conn.execute(select(station_records.c.key))).scalars())
+    assert held == {i.key for i in [*readings, note]}
+    outbox.close()
