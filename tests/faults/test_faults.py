@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from devices.sim.serial_devices import ContecV7Simulator, VisomatSimulator
-from station.outbox import ItemKind, ItemState, Outbox, reading_key
+from station.outbox import ItemKind, ItemState, Outbox
 from tests.netcut import NetnsLink, Unavailable
 from tests.processes import ServerProcess, StationProcess, farlink_admin, wait_until, write_config
 from tests.specialist import SpecialistPeer
@@ -87,7 +87,7 @@ class Rig:
         await self.cuff.halt()
         await self.oximeter.halt()
         source = f"visomat-bp:{self.cuff.port}"
-        made = [reading_key(r) for record in self.cuff.records for r in record.readings(source)]
+        made = [r.content_key() for record in self.cuff.records for r in record.readings(source)]
         assert len(made) == 3 * len(self.cuff.records) == 3 * len(set(self.cuff.records))
         outbox = Outbox(self.station_dir / "outbox.db")
         try:
