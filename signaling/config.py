@@ -43,6 +43,9 @@ class ServerConfig:
     credential_check_s: float = 30.0
     # Changes to the waiting room within this window go out as one message per watcher.
     room_publish_s: float = 0.1
+    # A waiting consult taken back from the store at start is abandoned if its station has not
+    # reconnected within this time (a station that leaves abandons its waiting consult at once).
+    station_return_s: float = 120.0
     # Wait estimates start from this consult length until real consults have ended.
     consult_length_s: float = 600.0
     # Failed logins allowed per user name at once, and how fast they come back (per second);

@@ -66,13 +66,15 @@ class Hub:
         self.metrics = Metrics()
         self.metrics.watch(lambda: self)
         self._publish: asyncio.Task[None] | None = None
+        self._absent: asyncio.Task[None] | None = None
         self._closed = False
 
     async def restore(self) -> None:
         """Take back the open consults from the store when the server starts, after a crash too:
         a live consult stays live for its members to rejoin (the station and the lead need no
-        invitation), a waiting one keeps its place in the queue. Invitations were only in memory:
-        the lead invites again. One caught between request and queue goes into the queue."""
+        invitation), a waiting one keeps its place in the queue until ``station_return_s`` passes
+        without its station. Invitations were only in memory: the lead invites again. One caught
+        between request and queue goes into the queue."""
         for row in await self._store.consults_in([state.value for state in OPEN_STATES]):
             events = await self._store.events(row["id"])
             consult = Consult(
@@ -89,13 +91,22 @@ class Hub:
             self.consults[consult.id] = consult
         if self.consults:
             log.info("restored %d open consults from the store", len(self.consults))
+            self._absent = asyncio.create_task(self._abandon_absent(set(self.consults)))
+
+    async def _abandon_absent(self, restored: set[str]) -> None:
+        await asyncio.sleep(self._config.station_return_s)
+        for consult in [self.consults[c] for c in restored if c in self.consults]:
+            if consult.state in (ConsultState.WAITING, ConsultState.TRANSFERRED) and not self._online(consult.station_id):
+                await self._transition(consult, ConsultState.ABANDONED, "server")
+                await self._close(consult, "the station did not come back after a server restart")
 
     async def close(self) -> None:
         """Stop publishing the waiting room (the app is shutting down)."""
         self._closed = True
-        if self._publish is not None:
-            self._publish.cancel()
-            await asyncio.gather(self._publish, return_exceptions=True)
+        for task in (self._publish, self._absent):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
 
     # -- connection lifecycle -------------------------------------------------------------
 
@@ -412,7 +423,8 @@ class Hub:
             raise LocalError(f"consult is {consult.state} and not yours to claim", code="bad_transition")
         await self._transition(consult, ConsultState.CLAIMED, member, lead=member.principal.name, transfer_to=None)
 
-    async def _transition(self, consult: Consult, target: ConsultState, actor: Member, **fields: str | None) -> None:
+    async def _transition(self, consult: Consult, target: ConsultState, actor: Member | str,
+                          **fields: str | None) -> None:
         """Move ``consult`` (and set ``fields``: lead, transfer_to) in the store first, then here.
 
         The store's compare-and-set decides races: if another coroutine or node moved the consult
@@ -420,7 +432,8 @@ class Hub:
         """
         source = consult.state
         consult.check(target)
-        if not await self._store.move_consult(consult.id, source.value, target.value, actor.principal.name, **fields):
+        name = actor if isinstance(actor, str) else actor.principal.name
+        if not await self._store.move_consult(consult.id, source.value, target.value, name, **fields):
             raise LocalError(f"consult {consult.id} was changed by someone else", code="bad_transition")
         consult.state = target
         for name, value in fields.items():

@@ -6,13 +6,14 @@ tests/faults/test_faults.py kills ``farlink serve`` with SIGKILL mid-consult.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import aiohttp
 from aiohttp.test_utils import TestServer
 
 from signaling.accounts import Role
-from signaling.app import accounts_key, create_app, hub_key
+from signaling.app import accounts_key, create_app, hub_key, store_key
 from signaling.config import ServerConfig
 from signaling.consults import ConsultState
 from tests.conftest import SPECIALIST
@@ -80,3 +81,35 @@ async def test_live_and_waiting_consults_survive_a_restart(database_url: str, tm
                 await live_ws.close()
             finally:
                 await second.close()
+
+
+async def test_a_waiting_consult_whose_station_does_not_come_back_is_abandoned(database_url: str, tmp_path: Path) -> None:
+    config = ServerConfig(data_dir=tmp_path / "data", database_url=database_url, station_return_s=1.0)
+    first = await started(config)
+    accounts = first.app[accounts_key]
+    tokens = [await accounts.create_station_token(name) for name in ("clinic-back", "clinic-gone")]
+    async with aiohttp.ClientSession() as plain:
+        consults, sockets = [], []
+        for token in tokens:
+            ws = await station_socket(plain, first, token)
+            sockets.append(ws)  # a socket left to the garbage collector closes: its station would leave
+            await next_of(ws, "welcome")
+            await ws.send_json({"type": "request_consult", "priority": "routine", "reason": "check"})
+            consults.append((await next_of(ws, "consult_requested"))["consult"]["id"])
+        back, gone = consults
+        await first.close()
+
+        second = await started(config)
+        try:
+            hub = second.app[hub_key]
+            assert set(hub.consults) == {back, gone}
+            ws = await station_socket(plain, second, tokens[0])
+            assert (await next_of(ws, "welcome"))["consult"]["id"] == back
+            await next_of(ws, "joined")
+            await asyncio.sleep(config.station_return_s + 1.0)
+            assert set(hub.consults) == {back} and hub.consults[back].state is ConsultState.WAITING
+            [abandoned] = await second.app[store_key].consults_in([ConsultState.ABANDONED.value])
+            assert abandoned["id"] == gone
+            await ws.close()
+        finally:
+            await second.close()
