@@ -24,7 +24,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -59,12 +62,35 @@ async def wait_for_port(port: int, server: subprocess.Popen[bytes], timeout_s: f
     raise RuntimeError("the server did not start; see server.log in the work directory")
 
 
-async def run(viewers: int, seconds: float, station_media: str) -> dict[str, float | int | str]:
+@dataclass
+class Processes:
+    """``farlink serve`` and ``farlink station`` on loopback; logs in the work directory."""
+
+    url: str
+    users: list[tuple[str, str]]  # the specialist accounts: (name, password)
+    server: subprocess.Popen[bytes]
+    station_args: list[str]
+    env: dict[str, str]
+    log: BinaryIO
+    station: subprocess.Popen[bytes] | None = None
+
+    def start_station(self) -> None:
+        self.station = subprocess.Popen(self.station_args, stdout=self.log, stderr=subprocess.STDOUT, env=self.env)
+
+    def stop_station(self) -> None:
+        if self.station is not None:
+            self.station.terminate()
+            self.station.wait(timeout=20)
+
+
+@contextlib.asynccontextmanager
+async def farlink_processes(viewers: int, station_media: str) -> AsyncIterator[Processes]:
+    """A server with ``viewers`` specialist accounts and a station (simulated oximeter, test pattern)."""
     work = Path(tempfile.mkdtemp(prefix="farlink-relay-bench-"))
     data, env = work / "data", {**os.environ, "PYTHONPATH": str(ROOT)}
     users = [(f"doctor{i}", secrets.token_urlsafe(9)) for i in range(viewers)]
     for name, password in users:
-        subprocess.run(farlink("admin", "--data-dir", str(data), "create-user", name, "--password", password),
+        subprocess.run(farlink("admin", "--data-dir", str(data), "create-user", name, f"--password={password}"),
                        check=True, stdout=subprocess.DEVNULL, env=env)
     token = subprocess.run(farlink("admin", "--data-dir", str(data), "create-station-token", "bench-clinic"),
                            check=True, capture_output=True, text=True, env=env).stdout.strip()
@@ -73,31 +99,35 @@ async def run(viewers: int, seconds: float, station_media: str) -> dict[str, flo
     with open(work / "server.log", "wb") as server_log, open(work / "station.log", "wb") as station_log:
         server = subprocess.Popen(farlink("serve", "--port", str(port), "--data-dir", str(data)),
                                   stdout=server_log, stderr=subprocess.STDOUT, env=env)
-        station = subprocess.Popen(farlink("station", "--server", url, "--token", token, "--simulate", "contec-v7",
-                                           "--station-dir", str(work / "station"), "--page-port", "0",
-                                           "--media", station_media),
-                                   stdout=station_log, stderr=subprocess.STDOUT, env=env)
+        processes = Processes(url, users, server, farlink(
+            "station", "--server", url, "--token", token, "--simulate", "contec-v7", "--station-dir",
+            str(work / "station"), "--page-port", "0", "--media", station_media), env, station_log)
+        processes.start_station()
         try:
             await wait_for_port(port, server)
-            async with contextlib.AsyncExitStack() as stack:
-                peers = [await stack.enter_async_context(SpecialistPeer(url, name, pw)) for name, pw in users]
-                lead, others = peers[0], peers[1:]
-                consult = await lead.join_first_waiting(timeout=60)
-                await lead.wait_for(lambda: lead.consult is not None, timeout=30)
-                for peer in others:
-                    await lead.invite(peer.name)
-                    await peer.wait_for(lambda p=peer: p.invitations, timeout=30)
-                    await peer.enter(consult["id"])
-                await asyncio.sleep(WARMUP_S)
-                frames0 = [p.frames for p in peers]
-                cpu0, t0 = cpu_seconds(server.pid), time.monotonic()
-                await asyncio.sleep(seconds)
-                cpu1, t1 = cpu_seconds(server.pid), time.monotonic()
-                fps = [(p.frames - f) / (t1 - t0) for p, f in zip(peers, frames0)]
+            yield processes
         finally:
-            for process in (station, server):
-                process.terminate()
-                process.wait(timeout=20)
+            processes.stop_station()
+            server.terminate()
+            server.wait(timeout=20)
+
+
+async def run(viewers: int, seconds: float, station_media: str) -> dict[str, float | int | str]:
+    async with farlink_processes(viewers, station_media) as procs, contextlib.AsyncExitStack() as stack:
+        peers = [await stack.enter_async_context(SpecialistPeer(procs.url, name, pw)) for name, pw in procs.users]
+        lead, others = peers[0], peers[1:]
+        consult = await lead.join_first_waiting(timeout=60)
+        await lead.wait_for(lambda: lead.consult is not None, timeout=30)
+        for peer in others:
+            await lead.invite(peer.name)
+            await peer.wait_for(lambda p=peer: p.invitations, timeout=30)
+            await peer.enter(consult["id"])
+        await asyncio.sleep(WARMUP_S)
+        frames0 = [p.frames for p in peers]
+        cpu0, t0 = cpu_seconds(procs.server.pid), time.monotonic()
+        await asyncio.sleep(seconds)
+        cpu1, t1 = cpu_seconds(procs.server.pid), time.monotonic()
+        fps = [(p.frames - f) / (t1 - t0) for p, f in zip(peers, frames0)]
     return {
         "viewers": viewers,
         "server_cpu_pct": round(100 * (cpu1 - cpu0) / (t1 - t0), 1),

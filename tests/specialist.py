@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +30,7 @@ class SpecialistPeer:
     frames: int = 0
     frame_times: list[int] = field(default_factory=list)
     frame_sizes: list[tuple[int, int]] = field(default_factory=list)  # (width, height) per decoded frame
+    frame_arrivals: list[float] = field(default_factory=list)  # time.monotonic() of each decoded frame
     readings: list[dict[str, Any]] = field(default_factory=list)
     control: list[dict[str, Any]] = field(default_factory=list)
     consult: dict[str, Any] | None = None
@@ -180,6 +182,7 @@ class SpecialistPeer:
                 frame = await track.recv()
                 self.frames += 1
                 self.frame_sizes.append((frame.width, frame.height))
+                self.frame_arrivals.append(time.monotonic())
                 stamp = timecode.read(frame.to_ndarray(format="bgr24"))
                 if stamp is not None:
                     self.frame_times.append(stamp)
