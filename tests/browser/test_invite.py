@@ -1,5 +1,6 @@
 """Two specialists in real headless Chromium: the lead invites a colleague from the consult page;
-the colleague accepts from the waiting room and sees the station's video through the relay."""
+the colleague accepts from the waiting room and sees the station's video through the relay; a
+still the colleague asks for reaches both pages; the station's outage shows as "reconnecting"."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from media.pattern import TestPatternTrack, ToneTrack
 from signaling.accounts import Role
 from signaling.app import accounts_key, hub_key
 from station.runtime import ConsultRequest, Station, StationSetup
+from tests.browser.test_specialist_stills import PAGE_SHA256
 from tests.conftest import Server
 
 pytestmark = pytest.mark.browser
@@ -40,7 +42,8 @@ async def log_in(browser, server: Server, name: str, password: str):  # type: ig
     return page
 
 
-async def test_invited_colleague_sees_the_station_in_chromium(server: Server, browser, artifacts: Path) -> None:
+async def test_invited_colleague_sees_the_station_in_chromium(
+        server: Server, browser, artifacts: Path, tmp_path: Path) -> None:
     await server.app[accounts_key].create_user(*COLLEAGUE, Role.SPECIALIST)  # type: ignore[index]
     oximeter = await start_simulator("contec-v7")
     station = Station(StationSetup(
@@ -48,6 +51,7 @@ async def test_invited_colleague_sees_the_station_in_chromium(server: Server, br
         video=TestPatternTrack(size=(320, 240), fps=15), audio=ToneTrack(),
         sources=[open_source("contec-v7", oximeter.port)],
         request=ConsultRequest(priority="urgent", reason="stroke window", again_after_s=None),
+        data_dir=tmp_path / "station",
     ))
     station_task = asyncio.create_task(station.run())
     try:
@@ -79,6 +83,22 @@ async def test_invited_colleague_sees_the_station_in_chromium(server: Server, br
         # The lead's page moved to the relay too and keeps decoding.
         before = await lead.evaluate("() => window.farlink.videoStats.framesDecoded")
         await lead.wait_for_function(f"() => window.farlink.videoStats.framesDecoded > {before + 10}", timeout=40_000)
+
+        # The colleague asks for a still: the relay records it and both pages show the same bytes.
+        await colleague.click("#still-btn")
+        for page in (lead, colleague):
+            await page.locator("#stills li.still img").wait_for(timeout=30_000)
+        [held] = relay.ws._session.stills.unshown()  # type: ignore[union-attr]
+        assert station.stills is not None
+        still = station.stills.get(held.id)
+        assert still is not None and still.by == "specialist"
+        for page in (lead, colleague):
+            assert await page.evaluate(PAGE_SHA256, still.id) == still.sha256
+        for _ in range(100):
+            if still.recorded:
+                break
+            await asyncio.sleep(0.1)
+        assert still.recorded and not station.stills.pending()
         await colleague.screenshot(path=str(artifacts / "invited-colleague.png"), full_page=True)
 
         # The station drops off signaling: both pages say "reconnecting" (never "ended") while the
