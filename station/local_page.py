@@ -3,7 +3,8 @@
 It shows what the station is doing without anyone reading logs (online or not, link quality,
 each device's state and last reading, the consult, what still waits to be sent: stills, and
 the outbox's backlog of readings, chat and notes) and gives the
-staff the two actions they need: call a specialist, and check the link before calling.
+staff the actions they need: call a specialist, check the link before calling, take a photo,
+write a note for the record.
 
 The page answers only requests addressed to a loopback host name and only JSON POSTs: a web
 page the staff happen to open elsewhere cannot call a specialist through it (a cross-origin
@@ -33,6 +34,7 @@ WEB_DIR = Path(__file__).parent / "web"
 PRIORITIES = ("emergency", "urgent", "routine")
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]"})
 SELF_VIEW_WIDTH = 640
+MAX_NOTE = 2000
 
 station_key = web.AppKey("station", Station)
 check_lock_key = web.AppKey("check_lock", asyncio.Lock)
@@ -109,6 +111,21 @@ async def call(request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
 
+async def note(request: web.Request) -> web.Response:
+    """A note for the record (the open consult's, or the station's): stored, then uploaded."""
+    station = request.app[station_key]
+    try:
+        text = str((await request.json())["text"]).strip()
+    except (ValueError, KeyError, TypeError):
+        return error(400, "bad_field", "send JSON with text")
+    if not 0 < len(text) <= MAX_NOTE:
+        return error(400, "bad_field", f"a note has 1 to {MAX_NOTE} characters")
+    if station.outbox is None:
+        return error(409, "no_store", "this station has no data directory for notes")
+    await station.add_note(text)
+    return web.json_response({"ok": True})
+
+
 async def link_check(request: web.Request) -> web.Response:
     """Measure the path to the server now; one check at a time."""
     station = request.app[station_key]
@@ -144,6 +161,7 @@ def create_local_app(station: Station) -> web.Application:
     app.router.add_get("/", index)
     app.router.add_get("/api/status", get_status)
     app.router.add_post("/api/call", call)
+    app.router.add_post("/api/note", note)
     app.router.add_post("/api/linkcheck", link_check)
     app.router.add_get("/api/selfview.jpg", self_view)
     app.router.add_post("/api/still", take_still)

@@ -162,6 +162,14 @@ $("still-btn").addEventListener("click", async () => {
   $("still-error").textContent = result.ok ? state.t("still_taken") : result.message;
 });
 
+$("note-btn").addEventListener("click", async () => {
+  const text = $("note").value.trim();
+  if (!text) return;
+  const result = await post("/api/note", { text });
+  $("note-status").textContent = result.ok ? state.t("note_saved") : result.message;
+  if (result.ok) $("note").value = "";
+});
+
 $("check-btn").addEventListener("click", checkLink);
 
 for (const code of LANGUAGES) {

@@ -13,6 +13,7 @@ from media.pattern import TestPatternTrack
 from signaling.app import hub_key
 from station.linkcheck import field_profiles
 from station.local_page import start_local_page
+from station.outbox import ItemKind
 from station.runtime import Station, StationSetup
 from tests.conftest import Server
 
@@ -53,6 +54,17 @@ async def test_station_page_in_english_and_chinese_calls_a_specialist(
         assert "Oxygen (SpO₂)" in devices and "Blood pressure, upper" in devices
         await page.wait_for_function(LINK_CHECKED, timeout=30_000)
         await page.wait_for_function("() => document.getElementById('self-view').naturalWidth > 0", timeout=20_000)
+        # A note for the record: stored in the station's outbox, then uploaded.
+        await page.fill("#note", "Gave paracetamol 1 g")
+        await page.click("#note-btn")
+        await page.wait_for_function(
+            "() => document.getElementById('note-status').textContent.startsWith('Note saved')", timeout=10_000)
+        assert station.outbox is not None
+        assert [i.body["text"] for i, _ in await station.outbox.items(kind=ItemKind.NOTE)] == ["Gave paracetamol 1 g"]
+        assert await page.input_value("#note") == ""
+        # The outbox's backlog (readings wait up to 10 s to travel together) is shown in words.
+        await page.wait_for_function("() => !document.getElementById('records-waiting').hidden", timeout=20_000)
+        assert "readings and messages waiting to be sent" in await page.locator("#records-waiting").inner_text()
         await page.screenshot(path=str(artifacts / "station-page-en.png"), full_page=True)
 
         page_zh = await chinese.new_page()
@@ -63,6 +75,9 @@ async def test_station_page_in_english_and_chinese_calls_a_specialist(
         assert "已连接" in devices_zh and "血氧" in devices_zh and "血压（高压）" in devices_zh
         assert await page_zh.locator("#online").inner_text() == "已联网"
         assert await page_zh.locator("#call-btn").inner_text() == "呼叫专家"
+        assert await page_zh.locator("#note-btn").inner_text() == "保存备注"
+        await page_zh.wait_for_function("() => !document.getElementById('records-waiting').hidden", timeout=20_000)
+        assert "条读数和消息等待发送" in await page_zh.locator("#records-waiting").inner_text()
 
         await page_zh.check("input[name=priority][value=urgent]")
         await page_zh.fill("#reason", "发烧三天")

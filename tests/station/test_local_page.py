@@ -17,6 +17,7 @@ from media.pattern import TestPatternTrack
 from signaling.app import hub_key
 from station.linkcheck import field_profiles
 from station.local_page import start_local_page
+from station.outbox import ItemKind
 from station.runtime import Station, StationSetup
 from tests.conftest import Server
 
@@ -171,3 +172,18 @@ async def test_the_outbox_backlog_grows_while_offline_and_empties_once_the_serve
                 await runner.cleanup()
     finally:
         await oximeter.stop()
+
+
+async def test_a_note_is_stored_for_the_record_and_bad_ones_are_refused(page: Page) -> None:
+    async with page.session.post(page.url + "api/note", json={"text": "  Gave paracetamol 1 g  "}) as res:
+        assert res.status == 200
+    assert page.station.outbox is not None
+    [(note, _)] = await page.station.outbox.items(kind=ItemKind.NOTE)
+    assert note.body["text"] == "Gave paracetamol 1 g" and note.consult == page.station.consult_id
+    for body in ({"text": "   "}, {"text": "x" * 2001}, {"words": "hi"}, ["text"]):
+        async with page.session.post(page.url + "api/note", json=body) as res:
+            assert res.status == 400 and (await res.json())["error"]["code"] == "bad_field"
+    async with page.session.post(page.url + "api/note", data="text=hi",
+                                 headers={"Content-Type": "application/x-www-form-urlencoded"}) as res:
+        assert res.status == 415
+    assert len(await page.station.outbox.items(kind=ItemKind.NOTE)) == 1
