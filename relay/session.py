@@ -166,7 +166,8 @@ class ConsultRelay:
         video = self._fanout.subscribe(self.video, buffered=False)
         audio = self._fanout.subscribe(self.audio)
         link = PeerLink(peer_id, self._ice, video, audio, self._viewer_control, self.stills,
-                        on_audio=lambda track: self._viewer_voice(peer_id, track), ladder=Ladder(VIEWER_RUNGS))
+                        on_audio=lambda track: self._viewer_voice(peer_id, track), ladder=Ladder(VIEWER_RUNGS),
+                        consult=self.consult_id)
         controller = link.controller  # the link's own, on the viewer rungs; it scales the video
         assert controller is not None
         controller.start()

@@ -74,12 +74,16 @@ class StillSource(Protocol):
 
 
 class FileSender:
-    """Serves stills on one peer connection's ``files`` channel. ``recorder``: the receiver is the
-    server's relay, whose ``done`` may say the still is in the consult record."""
+    """Serves stills on one peer connection's ``files`` channel: only those of ``consult`` (a
+    specialist must never see another patient's still), or all of them when ``recorder``: the
+    receiver is then the server's relay, which records each still under its own consult and whose
+    ``done`` may say the record holds it."""
 
-    def __init__(self, channel: RTCDataChannel, store: StillSource, *, recorder: bool = False) -> None:
+    def __init__(self, channel: RTCDataChannel, store: StillSource, *, consult: str | None,
+                 recorder: bool = False) -> None:
         self.channel = channel
         self._store = store
+        self._consult = consult
         self._recorder = recorder
         self._acked: dict[str, int] = {}
         self._progress = asyncio.Event()
@@ -88,8 +92,11 @@ class FileSender:
         channel.on("message", self._message)
         channel.on("close", self._progress.set)
 
+    def carries(self, still: Still) -> bool:
+        return self._recorder or still.consult == self._consult
+
     def offer(self, still: Still) -> None:
-        if self.channel.readyState == "open":
+        if self.channel.readyState == "open" and self.carries(still):
             self.channel.send(json.dumps(still.offer()))
 
     def close(self) -> None:
@@ -108,7 +115,7 @@ class FileSender:
         except (ValueError, KeyError, TypeError):
             log.debug("files channel: ignored a malformed message")
             return
-        if still is None:
+        if still is None or not self.carries(still):
             return
         offset = message.get("offset")
         if kind == "resume" and isinstance(offset, int) and 0 <= offset <= still.size:

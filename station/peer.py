@@ -62,11 +62,13 @@ class PeerLink:
         media: MediaMode = MediaMode.FARLINK,
         ladder: Ladder | None = None,
         on_failed: Callable[[PeerLink], None] | None = None,
+        consult: str | None = None,
         recorder: bool = False,
     ) -> None:
         """``on_audio`` takes the member's incoming audio track (a relay forwards it); without
-        it the audio is consumed and counted here. ``recorder``: the member is the server's relay,
-        which puts the stills it receives into the consult record."""
+        it the audio is consumed and counted here. ``consult``: the consult whose stills this link
+        may carry. ``recorder``: the member is the server's relay, which puts the stills it
+        receives (of any consult) into the consult record."""
         self.peer_id = peer_id
         self.pc = RTCPeerConnection(ice_configuration(ice_servers))
         self.audio_frames_received = 0
@@ -90,7 +92,7 @@ class PeerLink:
         self.vitals: RTCDataChannel = self.pc.createDataChannel("vitals", ordered=False, maxRetransmits=0)
         self.control: RTCDataChannel = self.pc.createDataChannel("control")
         self.control.on("message", self._control_message)
-        self.files = (FileSender(self.pc.createDataChannel(FILES_LABEL), stills, recorder=recorder)
+        self.files = (FileSender(self.pc.createDataChannel(FILES_LABEL), stills, consult=consult, recorder=recorder)
                       if stills is not None else None)
         self.control.on("open", self._send_link_status)
         self.pc.on("track", self._track)

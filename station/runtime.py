@@ -301,7 +301,7 @@ class Station:
         peer = PeerLink(peer_id, self._ice_servers, video, audio, self._on_control, self.stills,
                         media=self.setup.media, on_failed=lambda link: self._reoffer(link.peer_id),
                         ladder=Ladder(start=start_rung(profile)) if profile is not None else None,
-                        recorder=peer_id in self._relays)
+                        consult=self.consult_id, recorder=peer_id in self._relays)
         self.peers[peer_id] = peer
         self._offered_at[peer_id] = time.monotonic()
         offer = await peer.offer()

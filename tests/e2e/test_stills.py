@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 from pathlib import Path
 
 import aiohttp
@@ -13,6 +14,7 @@ import numpy as np
 from media.pattern import TestPatternTrack
 from station.filechannel import WINDOW
 from station.runtime import ConsultRequest, Station, StationSetup
+from station.stills import StillStore
 from tests.conftest import Server
 from tests.signaling.test_websocket import specialist_session
 from tests.specialist import SpecialistPeer
@@ -102,3 +104,36 @@ async def test_stills_taken_offline_are_kept_and_uploaded_when_the_server_return
         async with session.get(f"{server.url}api/stills/{still.id}") as res:
             assert res.status == 200
             assert hashlib.sha256(await res.read()).hexdigest() == still.sha256
+
+
+async def test_a_still_of_an_earlier_consult_never_reaches_the_next_specialist(server: Server, tmp_path: Path) -> None:
+    """Stills wait at the station until the record has them; one still pending from an earlier
+    consult (another patient) is neither offered to this consult's specialist nor sent when asked
+    for by id; this consult's own still is."""
+    earlier = StillStore(tmp_path / "station" / "stills").add(
+        b"\xff\xd8 another patient \xff\xd9", consult="0" * 32, by="staff", width=2, height=1)
+    station = Station(StationSetup(
+        server=server.url, token=server.station_token, video=TestPatternTrack(size=(320, 240), fps=5), audio=None,
+        request=ConsultRequest(priority="routine", reason="rash", again_after_s=None), data_dir=tmp_path / "station",
+    ))
+    station_task = asyncio.create_task(station.run())
+    try:
+        async with SpecialistPeer(server.url, *server.specialist) as doctor:
+            await doctor.join_first_waiting()
+            await doctor.wait_for(lambda: "files" in doctor.channels
+                                  and doctor.channels["files"].readyState == "open", timeout=60)
+            # Ask for the earlier still by id, as a page that guessed it would, ready to take its bytes.
+            doctor.stills.offers[earlier.id] = earlier.offer()
+            doctor.stills.partial[earlier.id] = bytearray()
+            doctor.channels["files"].send(json.dumps({"type": "resume", "id": earlier.id, "offset": 0}))
+            await doctor.send_control({"type": "still_request"})
+            await doctor.wait_for(lambda: len(doctor.stills.files) == 1, timeout=60)
+
+            [(still_id, data)] = doctor.stills.files.items()
+            assert station.stills is not None
+            assert station.stills.get(still_id).consult == doctor.consult["id"]
+            assert doctor.stills.resumed_from == [0]  # one offer: this consult's still
+            assert earlier.id not in doctor.stills.files and not doctor.stills.partial[earlier.id]
+    finally:
+        station_task.cancel()
+        await asyncio.gather(station_task, return_exceptions=True)
