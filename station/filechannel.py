@@ -219,8 +219,12 @@ class FileReceiver:
         task.add_done_callback(self._tasks.discard)
 
     async def _keep(self, channel: RTCDataChannel, offer: dict[str, Any], data: bytes) -> None:
-        if self._on_file is not None and await self._on_file(offer, data):
-            self.recorded.add(offer["id"])
+        try:
+            if self._on_file is not None and await self._on_file(offer, data):
+                self.recorded.add(offer["id"])
+        except Exception:  # the record's store failed: no "done", so the sender keeps the still and offers it again
+            log.exception("files channel: could not keep still %s", offer["id"])
+            return
         self.files[offer["id"]] = data
         self._done(channel, offer["id"])
 
