@@ -38,20 +38,22 @@ MIN_RTX_BPS = 4_000
 REMB_OVERUSE = 0.9
 
 
-def remb_bound(remb_bps: int, rung: Rung, unbounded: int) -> int:
-    """The bound on the whole target that a REMB for the video stream of ``rung`` sets.
+def remb_bound(remb_bps: int, rung: Rung, video_sent_bps: float, unbounded: int) -> int:
+    """The bound on the whole target that a REMB for the video stream of ``rung`` sets, while
+    the video sent lately was ``video_sent_bps`` on the wire.
 
     aiortc negotiates REMB (goog-remb with abs-send-time) for video only, so a REMB is the
     receiver's estimate for the video: the rest of the rung (audio, vitals, RTCP) comes on top.
     And a receiver's estimate of an app-limited stream only follows what arrives (Chromium
-    allows 1.5 times it), so a REMB at or above the video sent says nothing about the link:
-    ``unbounded`` (else the ladder could never climb past the next rung). One below it is the
-    receiver seeing the video queue up.
+    allows 1.5 times it), so a REMB at or near the video sent says nothing about the link:
+    ``unbounded`` (else the ladder could never climb past the next rung). One clearly below it
+    (Chromium answers overuse with 0.85 of what arrives) is the receiver seeing the video queue
+    up. The comparison is with what the encoder really sent: on a simple picture it stays well
+    under the rung's rate, and a REMB that follows it is no overuse.
     """
-    video = rung.video_wire_bps()
-    if remb_bps >= REMB_OVERUSE * video:
+    if remb_bps >= REMB_OVERUSE * video_sent_bps:
         return unbounded
-    return int(remb_bps + rung.wire_bps() - video)
+    return int(remb_bps + rung.wire_bps() - rung.video_wire_bps())
 
 
 class AdaptiveController:
@@ -74,7 +76,8 @@ class AdaptiveController:
         self.interval_s = interval_s
         self._clock = clock
         self._observers: list[RungObserver] = []
-        self._sent: deque[tuple[float, int, int]] = deque()  # (now_ms, bytes, packets) all senders
+        #: (now_ms, bytes, packets) of all senders, then of video alone
+        self._sent: deque[tuple[float, int, int, int, int]] = deque()
         self._task: asyncio.Task[None] | None = None
         self._applied: Rung | None = None
         self._loss_bucket: object = None
@@ -128,7 +131,7 @@ class AdaptiveController:
         """One control step (the loop calls this every ``interval_s``)."""
         now_ms = self._now_ms()
         offset_ms = now_ms - time.monotonic() * 1000  # tuning stamps feedback on time.monotonic
-        sent_bps = await self._sent_bps(now_ms)
+        sent_bps, video_bps = await self._sent_bps(now_ms)
         before = self.estimator.target_bps
         reports: list[ReceiverReport] = []
         rembs: list[int] = []
@@ -136,7 +139,8 @@ class AdaptiveController:
             feedback = tuning.state(sender).take_feedback()
             if sender.kind == "video":
                 for arrival, bps in feedback.rembs:
-                    self.estimator.on_remb(remb_bound(bps, self.rung, self.estimator.config.max_bps), arrival + offset_ms)
+                    bound = remb_bound(bps, self.rung, video_bps, self.estimator.config.max_bps)
+                    self.estimator.on_remb(bound, arrival + offset_ms)
                     rembs.append(bps)
             if sender is self._reporting_sender():
                 reports += [report for _, report in feedback.reports]
@@ -152,7 +156,10 @@ class AdaptiveController:
         if self.estimator.target_bps < before:
             logger.info("target down to %d bit/s: sent %d, %s, REMB %s", self.estimator.target_bps, sent_bps,
                         self.status(), rembs)
-        rung = self.ladder.update(self.estimator.target_bps, now_ms, self.estimator.rtt_ms)
+        # Before the first round trip nothing has measured the link: the estimator's start is a
+        # guess, not headroom (on a 24 kbit/s link it took a station to VGA before any report).
+        rung = self.ladder.update(self.estimator.target_bps, now_ms, self.estimator.rtt_ms,
+                                  climb=self.estimator.rtt_ms is not None)
         if rung != self._applied or self._loss_changed():
             self._apply(rung)
         return rung
@@ -201,22 +208,29 @@ class AdaptiveController:
             return by_kind["video"]
         return by_kind.get("audio") or by_kind.get("video")
 
-    async def _sent_bps(self, now_ms: float) -> float:
-        """What went out lately, on the wire, vitals and RTCP included (the ladder's budget)."""
-        octets = packets = 0
+    async def _sent_bps(self, now_ms: float) -> tuple[float, float]:
+        """What went out lately on the wire: everything, vitals and RTCP included (the ladder's
+        budget), and the video alone."""
+        octets = packets = video_octets = video_packets = 0
         for sender in self._senders():
             for stats in (await sender.getStats()).values():
                 if stats.type == "outbound-rtp":
                     octets += stats.bytesSent
                     packets += stats.packetsSent
-        self._sent.append((now_ms, octets, packets))
+                    if sender.kind == "video":
+                        video_octets, video_packets = stats.bytesSent, stats.packetsSent
+        self._sent.append((now_ms, octets, packets, video_octets, video_packets))
         while len(self._sent) > 2 and self._sent[1][0] <= now_ms - 1500:
             self._sent.popleft()
-        then, octets0, packets0 = self._sent[0]
+        then, octets0, packets0, video_octets0, video_packets0 = self._sent[0]
         if now_ms - then < 200:
-            return self.rung.wire_bps()
-        media = ((octets - octets0) + (packets - packets0) * RTP_OVERHEAD_BYTES) * 8 * 1000 / (now_ms - then)
-        return media + VITALS_BPS + RTCP_BPS
+            return self.rung.wire_bps(), self.rung.video_wire_bps()
+
+        def wire(octets: int, packets: int) -> float:
+            return (octets + packets * RTP_OVERHEAD_BYTES) * 8 * 1000 / (now_ms - then)
+
+        video = wire(video_octets - video_octets0, video_packets - video_packets0)
+        return wire(octets - octets0, packets - packets0) + VITALS_BPS + RTCP_BPS, video
 
     def _now_ms(self) -> float:
         return self._clock() * 1000

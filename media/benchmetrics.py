@@ -34,7 +34,8 @@ class Result:
     retransmit_kbps: float
     bottleneck_drops: int
     recovery_s: float | None
-    on_air_kbps: dict[str, float]
+    on_air_kbps: dict[str, float]  # the uplink (station -> specialist), by traffic class
+    down_on_air_kbps: dict[str, float] = field(default_factory=dict)  # the downlink, by class
     rung: str | None = None  # the station's rung at the end, from its last link status message
     load_avg: list[float] = field(default_factory=list)  # 1-minute load average before and after the run
 
@@ -101,10 +102,14 @@ def summarise(
     alive = last_state == "connected" and (
         any(t >= recent for t in frame_times) or any(r >= recent for r, _ in probe["vitals"])
     )
-    up = link_counters.get("up", {})
     total_s = max(0.001, (end_ms - joined_ms) / 1000)
-    # on air: what crossed the bottleneck, delivered or lost after it
-    on_air = {cls: round((c["bytes"] + c.get("lost_bytes", 0)) * 8 / 1000 / total_s, 1) for cls, c in sorted(up.items())}
+
+    def on_air_of(direction: str) -> dict[str, float]:
+        """What crossed the bottleneck, delivered or lost after it, by traffic class."""
+        return {cls: round((c["bytes"] + c.get("lost_bytes", 0)) * 8 / 1000 / total_s, 1)
+                for cls, c in sorted(link_counters.get(direction, {}).items())}
+
+    on_air = on_air_of("up")
     return Result(
         profile=profile,
         variant=variant,
@@ -123,6 +128,7 @@ def summarise(
         bottleneck_drops=sum(c.get("dropped", 0) for d in link_counters.values() for c in d.values()),
         recovery_s=None if outage_end_ms is None else recovery(frame_times, outage_end_ms),
         on_air_kbps=on_air,
+        down_on_air_kbps=on_air_of("down"),
         rung=next((status["rung"] for t, status in reversed(probe.get("link", [])) if t <= end_ms), None),
     )
 

@@ -183,8 +183,9 @@ class BandwidthEstimator:
         elif loss < cfg.loss_low and settled and queue < threshold / 2:
             rate = cfg.increase_per_s * min(1.0, cfg.reference_rtt_ms / max(rtt, 1.0))
             # Never run far ahead of what is actually sent: an app-limited sender learns nothing
-            # about the link above its own rate.
+            # about the link above its own rate (nor does the start, a guess, once it is measured).
             ceiling = 2.5 * sent_bps + 64_000
+            self._target = min(self._target, ceiling)
             if self._capacity is not None:
                 wall, seen_ms = self._capacity
                 if sent_then > 1.1 * wall:

@@ -147,8 +147,9 @@ class Ladder:
         """The best rung that fits ``target_bps`` with no hysteresis (the last rung always fits)."""
         return self.rungs[self._fit_index(target_bps)]
 
-    def update(self, target_bps: float, now_ms: float, rtt_ms: float | None = None) -> Rung:
-        """Feed the current target; returns the rung to use now."""
+    def update(self, target_bps: float, now_ms: float, rtt_ms: float | None = None, *, climb: bool = True) -> Rung:
+        """Feed the current target; returns the rung to use now. ``climb`` False: down only
+        (the target is still a guess, nothing measured it yet)."""
         cfg = self.config
         rtt = rtt_ms or 0.0
         if target_bps < self.rung.required_bps() * cfg.down_margin:
@@ -160,7 +161,7 @@ class Ladder:
         fit = self._fit_index(target_bps / cfg.up_headroom)
         settle = max(cfg.settle_ms, 1000 + cfg.settle_rtts * rtt)
         settling = self._switched_ms is not None and now_ms - self._switched_ms < settle
-        if fit >= self._index or settling:
+        if fit >= self._index or settling or not climb:
             self._headroom_since_ms = None
             return self.rung
         if self._headroom_since_ms is None:

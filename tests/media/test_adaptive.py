@@ -94,23 +94,26 @@ async def test_persistent_loss_steps_the_rung_down(peers: tuple[RTCPeerConnectio
 
 def test_a_remb_bounds_the_video_only_below_what_is_sent() -> None:
     rung = RUNGS_BY_NAME["vga10"]
-    video = rung.video_wire_bps()
-    # A receiver's estimate a little above the video sent (it follows an app-limited stream up):
-    # no bound, else the ladder could never climb to a rung that needs twice the video.
-    assert remb_bound(int(1.2 * video), rung, 3_000_000) == 3_000_000
-    # Below the video sent: the receiver sees it queue up. The bound is the video's: audio,
-    # vitals and RTCP come on top.
-    assert remb_bound(50_000, rung, 3_000_000) == int(50_000 + rung.wire_bps() - video)
+    sent = 100_000.0  # the encoder sends less than the rung's rate on a simple picture
+    # A receiver's estimate at or a little above the video sent (it follows an app-limited stream
+    # up): no bound, else the ladder could never climb to a rung that needs twice the video.
+    assert remb_bound(int(1.2 * sent), rung, sent, 3_000_000) == 3_000_000
+    assert remb_bound(int(0.95 * sent), rung, sent, 3_000_000) == 3_000_000
+    # Clearly below it: the receiver sees it queue up. The bound is the video's: audio, vitals
+    # and RTCP come on top.
+    low = int(0.85 * sent)
+    assert remb_bound(low, rung, sent, 3_000_000) == int(low + rung.wire_bps() - rung.video_wire_bps())
 
 
 async def test_a_low_remb_reaches_the_estimator_as_a_bound(peers: tuple[RTCPeerConnection, RungTrack]) -> None:
     pc, _ = peers
     video = by_kind(pc, "video")
     controller = AdaptiveController(pc, Ladder(start="vga10"))
-    fci = pack_remb_fci(50_000, [video._ssrc])
+    fci = pack_remb_fci(5_000, [video._ssrc])  # far below anything the video sends
     await video._handle_rtcp_packet(RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=1234, media_ssrc=0, fci=fci))
     await controller.poll()
-    assert [bps for _, bps in controller.estimator._rembs] == [remb_bound(50_000, controller.rung, 3_000_000)]
+    rung = controller.rung
+    assert [bps for _, bps in controller.estimator._rembs] == [int(5_000 + rung.wire_bps() - rung.video_wire_bps())]
 
 
 async def test_forced_rungs_switch_senders(peers: tuple[RTCPeerConnection, RungTrack]) -> None:

@@ -22,7 +22,8 @@ def recording(fps: int, seconds: int, gap: tuple[int, int] | None = None) -> dic
 def test_steady_stream() -> None:
     probe = recording(fps=30, seconds=70)
     counters = {"up": {"rtp_video": {"bytes": 3_500_000, "packets": 4000, "dropped": 3},
-                       "rtx": {"bytes": 70_000, "packets": 60, "dropped": 1}}}
+                       "rtx": {"bytes": 70_000, "packets": 60, "dropped": 1}},
+                "down": {"audio": {"bytes": 350_000, "packets": 3500, "dropped": 0}}}
     r = summarise("lan", "farlink", probe, counters, 1_000_000, 1_070_000, None)
     assert r.survived
     assert 29 <= r.fps <= 30.1
@@ -32,6 +33,7 @@ def test_steady_stream() -> None:
     assert r.p95_frame_delay_ms == 109
     assert r.vitals_p99_ms == 150
     assert r.retransmit_kbps == 8.0
+    assert r.down_on_air_kbps == {"audio": 40.0}
     assert r.bottleneck_drops == 4
     assert r.recovery_s is None
     assert r.rung == "vga30"

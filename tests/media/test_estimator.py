@@ -149,3 +149,11 @@ def test_reports_without_rtt_still_drive_loss_control() -> None:
     for i in range(1, 4):
         estimator.on_report(ReceiverReport(0.4), 300_000, i * 1000.0)
     assert estimator.target_bps < 300_000
+
+
+def test_the_start_guess_comes_down_to_what_an_app_limited_sender_shows() -> None:
+    """A station sending 20 kbit/s of stills has shown nothing of the link above ~2.5 times that."""
+    estimator = BandwidthEstimator()
+    assert estimator.target_bps == 300_000  # the start: a guess
+    estimator.on_report(ReceiverReport(0.0, 900, 100.0), 20_000, 1000.0)
+    assert estimator.target_bps <= 2.5 * 20_000 + 64_000

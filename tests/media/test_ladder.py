@@ -181,3 +181,11 @@ def test_the_rung_climbs_when_capacity_returns_and_then_only_probes() -> None:
     after = [(t, name) for t, name in switches if t > reached + 30_000]  # the climb is over
     assert all(names.index(name) <= names.index("vga25") for _, name in after), switches  # no fall
     assert len(after) <= 4, switches  # then a probe every minute or two, not a sawtooth
+
+
+def test_no_climbing_on_a_guess_but_stepping_down_still_works() -> None:
+    ladder = Ladder(start="qvga10")
+    plenty = ladder.by_name("vga30").required_bps() * 2
+    for now in range(0, 20_000, 500):
+        assert ladder.update(plenty, now, climb=False).name == "qvga10"
+    assert ladder.update(ladder.by_name("qvga5").required_bps(), 20_000, climb=False).name == "qvga5"
