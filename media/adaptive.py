@@ -147,13 +147,14 @@ class AdaptiveController:
         if reports:
             timed = [r for r in reports if r.rtt_ms is not None and r.probe_ms is not None]
             latest = max(timed, key=lambda r: r.probe_ms or 0.0, default=None)
+            losses = [r.fraction_lost for r in reports if r.fraction_lost is not None]
             combined = ReceiverReport(
-                max(r.fraction_lost for r in reports),
+                max(losses) if losses else None,
                 latest.rtt_ms if latest else None,
                 latest.probe_ms + offset_ms if latest and latest.probe_ms is not None else None,
             )
             self.estimator.on_report(combined, sent_bps, now_ms)
-        if self.estimator.target_bps < before:
+        if self.estimator.target_bps < 0.95 * before:
             logger.info("target down to %d bit/s: sent %d, %s, REMB %s", self.estimator.target_bps, sent_bps,
                         self.status(), rembs)
         # Before the first round trip nothing has measured the link: the estimator's start is a

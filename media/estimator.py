@@ -41,12 +41,13 @@ class Trend(enum.Enum):
 class ReceiverReport:
     """One RTCP report block about a stream we send, as the estimator needs it.
 
-    ``fraction_lost`` is 0..1 over the report's interval. ``rtt_ms`` is the round trip measured
+    ``fraction_lost`` is 0..1 over the report's interval, None when it counted too few packets
+    to tell (see ``media.tuning.LOSS_MIN_PACKETS``). ``rtt_ms`` is the round trip measured
     from the echoed sender report (LSR/DLSR), or None when the block echoes none we know;
     ``probe_ms`` is when that sender report left us, on the same clock as ``now_ms``.
     """
 
-    fraction_lost: float
+    fraction_lost: float | None
     rtt_ms: float | None = None
     probe_ms: float | None = None
 
@@ -136,8 +137,11 @@ class BandwidthEstimator:
         cfg = self.config
         dt_s = 1.0 if self._last_update_ms is None else min(2.0, max(0.0, now_ms - self._last_update_ms) / 1000)
         self._last_update_ms = now_ms
-        loss = min(1.0, max(0.0, report.fraction_lost))
-        self._loss = 0.7 * self._loss + 0.3 * loss
+        counted = report.fraction_lost is not None
+        if report.fraction_lost is not None:
+            self._loss = 0.7 * self._loss + 0.3 * min(1.0, max(0.0, report.fraction_lost))
+        # a report that counted too few packets to tell leaves the loss as it was
+        loss = min(1.0, max(0.0, report.fraction_lost)) if report.fraction_lost is not None else self._loss
         growth = self._add_rtt(report)
         rtt = self._srtt if self._srtt is not None else cfg.reference_rtt_ms
 
@@ -146,7 +150,8 @@ class BandwidthEstimator:
         # A queue that grows, or stands high without draining, means we send faster than the link.
         standing = queue > 2 * threshold and growth > -0.02
         lossy = loss > cfg.loss_high
-        self._lossy_reports = self._lossy_reports + 1 if lossy else 0
+        if counted:
+            self._lossy_reports = self._lossy_reports + 1 if lossy else 0
         # On a thin link one lost packet in a report of eight is 12 %: loss is congestion only when
         # it persists, in consecutive reports and in the smoothed figure.
         loss_congested = self._lossy_reports >= 2 and self._loss > cfg.loss_high
@@ -256,5 +261,5 @@ class BandwidthEstimator:
         # A receiver's delay estimate is only as good as its clock readings, which a loaded host
         # turns to noise (Chromium's fell to a fifth of a 64 kbit/s link our round trips showed
         # empty): a REMB bounds the target while our own round trips see a queue too.
-        if self._rembs and self.queue_ms > self._queue_threshold() / 2:
+        if self._rembs and self.queue_ms > self._queue_threshold():
             self._target = min(self._target, max(bps for _, bps in self._rembs))

@@ -9,11 +9,15 @@ What it changes, and where:
   encoder its sender's current settings (``state(sender).video`` / ``.audio``).
 * ``RTCRtpSender._handle_rtcp_packet``: receiver reports, with a round trip measured against
   every sender report we sent (aiortc only matches the latest one, which never matches once the
-  RTT exceeds the ~1 s report interval), and REMB are queued for the controller
+  RTT exceeds the ~1 s report interval) and the loss counted over at least
+  ``LOSS_MIN_PACKETS`` from the cumulative counts (not the block's fraction, which covers
+  only the time since the receiver's last RTCP packet), and REMB are queued for the controller
   (``state(sender).take_feedback()``); NACKs are answered within ``RetransmitPolicy`` (a bits/s
   budget, nothing that would arrive too late, nothing twice within a round trip).
 * ``RTCRtpReceiver`` (video): the jitter buffer becomes ``media.jitter.DeadlineJitterBuffer``
   and NACKs are paced by ``media.retransmit.NackScheduler``.
+* ``aiortc.codecs.CODECS``: the Opus we offer and answer carries ``OPUS_RECEIVE_PARAMETERS``
+  (what the far end may send us: at most 16 kbit/s, with in-band FEC).
 * ``aioice.ice.Connection.query_consent``: answers count for up to ~7 s (retransmitted
   requests), and consent expires only after ``consent_timeout_s`` with no answer at all, so a
   2 s round trip or a 90 s outage does not close the session.
@@ -22,6 +26,7 @@ What it changes, and where:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 import time
@@ -31,7 +36,7 @@ from typing import Any
 
 from aioice import ice, stun
 from aiortc import rtcrtpsender
-from aiortc.codecs import is_rtx
+from aiortc.codecs import CODECS, is_rtx
 from aiortc.codecs.base import Encoder
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
@@ -42,6 +47,7 @@ from aiortc.rtp import (
     RTP_HISTORY_SIZE,
     AnyRtcpPacket,
     RtcpPsfbPacket,
+    RtcpReceiverInfo,
     RtcpRrPacket,
     RtcpRtpfbPacket,
     RtcpSrPacket,
@@ -56,6 +62,12 @@ from media.retransmit import NackScheduler, RetransmitPolicy
 
 logger = logging.getLogger(__name__)
 
+#: what our SDP asks of the far end's Opus: in-band FEC, and at most 16 kbit/s. Chromium sends
+#: 32 kbit/s in 20 ms packets otherwise, ~50 kbit/s on the wire: on a 48 kbit/s BGAN downlink
+#: that alone fills the queue our receiver reports come back through.
+OPUS_RECEIVE_PARAMETERS = {"maxaveragebitrate": 16_000, "useinbandfec": 1}
+#: receiver reports are counted for loss once they cover this many packets (see SenderState._loss)
+LOSS_MIN_PACKETS = 20
 #: IPv4 + UDP + SRTP tag, added to an RTP packet's size when charging the retransmission budget
 _WIRE_OVERHEAD_BYTES = 38
 
@@ -96,6 +108,7 @@ class SenderState:
         self.feedback = Feedback()
         self.rtt_ms: float | None = None
         self._sr_sent: dict[int, float] = {}  # LSR (middle 32 bits of the NTP time) -> monotonic s
+        self._loss_base: tuple[int, int] | None = None  # (highest sequence, cumulative lost) last counted
 
     def take_feedback(self) -> Feedback:
         feedback, self.feedback = self.feedback, Feedback()
@@ -106,14 +119,33 @@ class SenderState:
         if len(self._sr_sent) > 64:
             del self._sr_sent[next(iter(self._sr_sent))]
 
-    def report(self, lsr: int, dlsr: int, fraction_lost: int, now_s: float) -> ReceiverReport:
-        sent = self._sr_sent.get(lsr) if lsr else None
+    def report(self, block: RtcpReceiverInfo, now_s: float) -> ReceiverReport:
+        loss = self._loss(block)
+        sent = self._sr_sent.get(block.lsr) if block.lsr else None
         if sent is None:
-            return ReceiverReport(fraction_lost / 256)
-        rtt_ms = max(0.0, (now_s - sent - dlsr / 65536) * 1000)
+            return ReceiverReport(loss)
+        rtt_ms = max(0.0, (now_s - sent - block.dlsr / 65536) * 1000)
         self.rtt_ms = rtt_ms
         self.retransmit.rtt_ms = rtt_ms
-        return ReceiverReport(fraction_lost / 256, rtt_ms, sent * 1000)
+        return ReceiverReport(loss, rtt_ms, sent * 1000)
+
+    def _loss(self, block: RtcpReceiverInfo) -> float | None:
+        """The share lost since the last counted report, from the cumulative counts, once at
+        least LOSS_MIN_PACKETS were expected; None until then.
+
+        The block's own fraction covers the time since the receiver's previous RTCP packet, and
+        Chromium sends one with every NACK (aiortc negotiates no rtcp-rsize, so each carries a
+        report): one lost packet in three read as 33 %, and two such reports as congestion.
+        """
+        base = self._loss_base
+        if base is None or block.highest_sequence < base[0]:  # the first report, or a new stream
+            self._loss_base = (block.highest_sequence, block.packets_lost)
+            return None
+        expected = block.highest_sequence - base[0]
+        if expected < LOSS_MIN_PACKETS:
+            return None
+        self._loss_base = (block.highest_sequence, block.packets_lost)
+        return min(1.0, max(0.0, (block.packets_lost - base[1]) / expected))
 
 
 _STATE_ATTR = "_farlink_state"
@@ -157,6 +189,9 @@ def apply(config: TuningConfig | None = None) -> None:
     RTCRtpReceiver.__init__ = _receiver_init  # type: ignore[method-assign]
     RTCRtpReceiver._handle_rtp_packet = _receiver_handle_rtp  # type: ignore[method-assign]
     ice.Connection.query_consent = _query_consent  # type: ignore[method-assign]
+    opus = next(i for i, c in enumerate(CODECS["audio"]) if c.mimeType.lower() == "audio/opus")
+    _originals["opus_codec"] = (opus, CODECS["audio"][opus])
+    CODECS["audio"][opus] = dataclasses.replace(CODECS["audio"][opus], parameters=dict(OPUS_RECEIVE_PARAMETERS))
 
 
 def restore() -> None:
@@ -170,6 +205,8 @@ def restore() -> None:
     RTCRtpReceiver.__init__ = _originals["receiver_init"]  # type: ignore[method-assign]
     RTCRtpReceiver._handle_rtp_packet = _originals["receiver_rtp"]  # type: ignore[method-assign]
     ice.Connection.query_consent = _originals["query_consent"]  # type: ignore[method-assign]
+    opus, codec = _originals["opus_codec"]
+    CODECS["audio"][opus] = codec
     _originals.clear()
 
 
@@ -218,7 +255,7 @@ async def _sender_handle_rtcp(self: RTCRtpSender, packet: AnyRtcpPacket) -> None
     if isinstance(packet, (RtcpRrPacket, RtcpSrPacket)):
         for block in packet.reports:
             if block.ssrc == self._ssrc:
-                report = tuned.report(block.lsr, block.dlsr, block.fraction_lost, now_s)
+                report = tuned.report(block, now_s)
                 tuned.feedback.reports.append((now_s * 1000, report))
     elif isinstance(packet, RtcpRtpfbPacket) and packet.fmt == RTCP_RTPFB_NACK:
         tuned.feedback.nacked += len(packet.lost)

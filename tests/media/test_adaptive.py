@@ -37,10 +37,11 @@ def by_kind(pc: RTCPeerConnection, kind: str) -> RTCRtpSender:
     return next(s for s in pc.getSenders() if s.kind == kind)
 
 
-def lossy_report(sender: RTCRtpSender, fraction: float) -> RtcpRrPacket:
+def lossy_report(sender: RTCRtpSender, fraction: float, index: int) -> RtcpRrPacket:
+    """The ``index``-th of a series of reports 40 packets apart, ``fraction`` of them lost."""
     block = RtcpReceiverInfo(
-        ssrc=sender._ssrc, fraction_lost=int(fraction * 256), packets_lost=0,
-        highest_sequence=0, jitter=0, lsr=0, dlsr=0,
+        ssrc=sender._ssrc, fraction_lost=int(fraction * 256), packets_lost=int(index * 40 * fraction),
+        highest_sequence=index * 40, jitter=0, lsr=0, dlsr=0,
     )
     return RtcpRrPacket(ssrc=1234, reports=[block])
 
@@ -82,8 +83,8 @@ async def test_persistent_loss_steps_the_rung_down(peers: tuple[RTCPeerConnectio
     video = by_kind(pc, "video")
     await controller.poll()
     await asyncio.sleep(0.5)
-    for _ in range(3):
-        await video._handle_rtcp_packet(lossy_report(video, 0.5))  # a receiver seeing half lost
+    for index in range(4):
+        await video._handle_rtcp_packet(lossy_report(video, 0.5, index))  # a receiver seeing half lost
         await controller.poll()
         await asyncio.sleep(0.2)
     names = [r.name for r in controller.ladder.rungs]

@@ -121,7 +121,7 @@ def test_two_lossy_reports_are_congestion() -> None:
 def test_a_remb_bounds_the_target_while_the_round_trips_show_a_queue_and_then_goes_stale() -> None:
     estimator = BandwidthEstimator()
     now = 0.0
-    for rtt in (800, 800, 1000):  # a base of 800 ms, then a 200 ms queue
+    for rtt in (800, 800, 1100):  # a base of 800 ms, then a 300 ms queue
         now += 1000
         estimator.on_report(ReceiverReport(0.0, rtt, now - rtt), 300_000, now)
     estimator.on_remb(100_000, now)
@@ -157,3 +157,17 @@ def test_the_start_guess_comes_down_to_what_an_app_limited_sender_shows() -> Non
     assert estimator.target_bps == 300_000  # the start: a guess
     estimator.on_report(ReceiverReport(0.0, 900, 100.0), 20_000, 1000.0)
     assert estimator.target_bps <= 2.5 * 20_000 + 64_000
+
+
+def test_a_report_that_counted_too_few_packets_leaves_the_loss_alone() -> None:
+    estimator = BandwidthEstimator()
+    now = 0.0
+    for fraction in (0.0, 0.0, 0.3, None, 0.0, 0.3):  # lossy, too few to tell, clean, lossy
+        now += 1000
+        estimator.on_report(ReceiverReport(fraction, 200, now - 200), 200_000, now)
+        assert estimator.trend is not Trend.DECREASE
+    now += 1000
+    estimator.on_report(ReceiverReport(None, 200, now - 200), 200_000, now)
+    now += 1000
+    estimator.on_report(ReceiverReport(0.3, 200, now - 200), 200_000, now)  # lossy again, twice counted
+    assert estimator.trend is Trend.DECREASE

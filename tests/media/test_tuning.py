@@ -10,11 +10,12 @@ import av
 import numpy as np
 import pytest
 from aioice import ice, stun
+from aiortc import RTCPeerConnection
 from aiortc.codecs import get_encoder as stock_get_encoder
 from aiortc.codecs.opus import OpusDecoder
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.rtcrtpsender import RTCRtpSender
-from aiortc.rtp import RTCP_RTPFB_NACK, RtcpRtpfbPacket, RtpPacket
+from aiortc.rtp import RTCP_RTPFB_NACK, RtcpReceiverInfo, RtcpRtpfbPacket, RtpPacket
 
 from media import tuning
 from media.encoders import AudioSettings, TunedOpusEncoder, TunedVp8Encoder, VideoSettings
@@ -290,3 +291,35 @@ async def test_tuned_consent_survives_long_round_trips_and_outages_but_still_exp
         await b.close()
     finally:
         tuning.restore()
+
+
+def test_loss_is_counted_over_enough_packets_not_per_report() -> None:
+    """A report sent with a NACK right after a loss covers a few packets: it does not read as 33 %."""
+    state = tuning.SenderState(tuning.TuningConfig())
+
+    def block(highest: int, lost: int, fraction: float) -> RtcpReceiverInfo:
+        return RtcpReceiverInfo(ssrc=1, fraction_lost=int(fraction * 256), packets_lost=lost,
+                                highest_sequence=highest, jitter=0, lsr=0, dlsr=0)
+
+    assert state.report(block(1000, 0, 0.0), 0.0).fraction_lost is None  # the base
+    assert state.report(block(1003, 1, 0.33), 0.1).fraction_lost is None  # 3 packets: too few to tell
+    assert state.report(block(1050, 1, 0.0), 1.0).fraction_lost == 1 / 50
+    assert state.report(block(1100, 11, 0.2), 2.0).fraction_lost == 10 / 50
+    assert state.report(block(1150, 9, 0.0), 3.0).fraction_lost == 0.0  # retransmissions arrived
+
+
+async def test_our_sdp_asks_the_far_end_for_thin_opus_and_restore_puts_it_back() -> None:
+    async def offer() -> str:
+        pc = RTCPeerConnection()
+        pc.addTransceiver("audio")
+        await pc.setLocalDescription(await pc.createOffer())
+        sdp = pc.localDescription.sdp
+        await pc.close()
+        return sdp
+
+    tuning.apply()
+    try:
+        assert "maxaveragebitrate=16000" in await offer()
+    finally:
+        tuning.restore()
+    assert "maxaveragebitrate" not in await offer()
