@@ -14,6 +14,9 @@ from typing import Any
 
 FREEZE_MS = 500
 WARMUP_S = 10.0
+#: a frame delay beyond this is a timecode read wrong (its 8-bit checksum lets one garbled
+#: picture in 256 through), not a frame that took minutes
+MAX_DELAY_MS = 120_000
 
 
 @dataclass
@@ -92,7 +95,7 @@ def summarise(
     frame_times = [f[0] for f in frames]
     seconds = max(0.001, (end_ms - start_ms) / 1000)
     gaps = freezes(frame_times, start_ms, end_ms)
-    delays = [float(f[3]) for f in window if f[3] is not None]
+    delays = [float(f[3]) for f in window if f[3] is not None and f[3] <= MAX_DELAY_MS]
     sizes = sorted((f[1] * f[2], f[1], f[2]) for f in window)
     _, width, height = sizes[len(sizes) // 2] if sizes else (0, 0, 0)
     vitals = [float(r - s) for r, s in probe["vitals"] if r >= start_ms]

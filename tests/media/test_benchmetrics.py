@@ -88,3 +88,12 @@ def test_a_new_connection_after_an_outage_counts_from_zero() -> None:
         sample["audio"]["bytes"] -= 30 * 2_000
     r = summarise("certus-outage", "farlink", probe, {}, 1_000_000, 1_060_000, None)
     assert r.video_kbps == 400.0 and r.audio_kbps == 16.0
+
+
+def test_a_misread_timecode_is_no_delay() -> None:
+    probe = recording(fps=1, seconds=60)
+    # six frames in a minute (a thin link), one of them garbage that passed the checksum
+    delays = [800, 900, 950, 1000, 1100, 1200, 898_216_348]
+    probe["frames"] = [[1_000_000 + k * 9_000, 320, 240, d] for k, d in enumerate(delays)]
+    r = summarise("bgan-64", "stock", probe, {}, 1_000_000, 1_060_000, None)
+    assert r.p95_frame_delay_ms == 1200
