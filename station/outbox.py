@@ -16,6 +16,9 @@ there was none). The current consult (``Outbox.consult``) is kept in the file to
 restarted during an outage goes on attributing readings to its open consult until the server
 says otherwise. Items move from pending to ``acked`` (the server's record holds them) or
 ``refused`` (the server rejected them with a code: kept here, never sent again, counted).
+Acknowledged items are deleted after ``keep_acked_s`` (7 days; the server holds them): the
+file stays small on a station that runs for months, and a device memory re-sent after that
+long is stored and sent again, which the server's deduplication absorbs.
 
 Public surface (the uploader, the staff page, and tests that count records use only this):
 ``Outbox.put`` (queue an item; the writer task stores it within one loop turn) /
@@ -38,6 +41,9 @@ from pathlib import Path
 from typing import Any
 
 from devices.reading import Reading
+
+KEEP_ACKED_S = 7 * 24 * 3600
+PRUNE_EVERY_S = 3600.0
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
@@ -117,9 +123,10 @@ class Outbox:
     waits for them. ``run()`` is the writer that stores what ``put`` queued, many items per
     transaction (a Visomat memory dump is one commit, not hundreds)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, keep_acked_s: float = KEEP_ACKED_S) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        self._keep_acked_s = keep_acked_s
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
@@ -155,9 +162,16 @@ class Outbox:
 
     async def run(self) -> None:
         """The writer: stores queued items until cancelled (and whatever is queued at cancel)."""
+        pruned_at = 0.0
         try:
             while True:
-                await self._wake.wait()
+                if time.monotonic() - pruned_at >= PRUNE_EVERY_S:
+                    pruned_at = time.monotonic()
+                    await self.prune()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), PRUNE_EVERY_S)
+                except TimeoutError:
+                    continue
                 self._wake.clear()
                 await self.flush()
         finally:
@@ -174,6 +188,10 @@ class Outbox:
         added = await asyncio.to_thread(self._store, list(items))
         self.changed.set()
         return added
+
+    async def prune(self) -> int:
+        """Delete items acknowledged more than ``keep_acked_s`` ago (by store time); return how many."""
+        return await asyncio.to_thread(self._prune, time.time() - self._keep_acked_s)
 
     async def pending(self, limit: int) -> list[Item]:
         """Up to ``limit`` items the server has not acknowledged, oldest first."""
@@ -224,6 +242,10 @@ class Outbox:
             added = self._db.total_changes - before
             self.backlog = self._count_locked()
         return added
+
+    def _prune(self, before: float) -> int:
+        with self._lock:
+            return self._db.execute("DELETE FROM items WHERE state = 'acked' AND stored < ?", (before,)).rowcount
 
     def _mark(self, rows: list[tuple[str, str | None, str]]) -> None:
         with self._lock:

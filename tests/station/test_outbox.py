@@ -50,6 +50,22 @@ async def test_restart_keeps_unacked_items_and_acked_ones_are_not_pending(tmp_pa
     again.close()
 
 
+async def test_acknowledged_items_are_pruned_after_the_keep_time_and_pending_ones_never(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "outbox.db", keep_acked_s=0.0)
+    items = [reading_item(spo2(1_700_000_000 + i), None) for i in range(4)]
+    await outbox.add(items)
+    await outbox.ack([items[0].key, items[1].key])
+    await outbox.refuse([(items[2].key, "implausible")])
+    assert await outbox.prune() == 2
+    assert {i.key: s for i, s in await outbox.items()} == {items[2].key: ItemState.REFUSED,
+                                                           items[3].key: ItemState.PENDING}
+    outbox.close()
+    kept = Outbox(tmp_path / "outbox.db")  # the default keeps a week of acknowledged items
+    await kept.ack([items[3].key])
+    assert await kept.prune() == 0 and len(await kept.items()) == 2
+    kept.close()
+
+
 async def test_reading_keys_come_from_content_and_repeat_readings_are_stored_once(tmp_path: Path) -> None:
     outbox = Outbox(tmp_path / "outbox.db")
     first = spo2(1_700_000_000.25)
