@@ -9,7 +9,7 @@ into one line and exit code 2. ``docs/station.example.toml`` is the commented ex
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +49,7 @@ class StationConfig:
     request: bool = True  # ask for a consult on start and again after each one ends
     priority: str = "routine"
     reason: str = "Consult requested"
-    simulate: tuple[str, ...] = field(default=())  # command line only: simulated devices of these kinds
+    simulate: tuple[str, ...] = ()  # command line only: simulated devices of these kinds
 
 
 _KEYS = {"server", "token", "token_file", "data_dir", "camera", "microphone", "devices", "profile", "media",
@@ -126,8 +126,8 @@ class _Reader:
         if value is None or value == "none":
             return None
         if not isinstance(value, str) or not value:
-            kinds = "a device path, an index or \"none\"" if key == "camera" else "a device name or \"none\""
-            raise self.error(key, f"expected {kinds}, got {value!r}")
+            expected = "a device path, an index or \"none\"" if key == "camera" else "a device name or \"none\""
+            raise self.error(key, f"expected {expected}, got {value!r}")
         return value
 
     def devices(self, value: Any) -> tuple[DeviceConfig, ...]:

@@ -112,10 +112,12 @@ const handlers = {
     $("transfer-note").hidden = false;
   },
   joined(m) {
+    // In the consult we were showing again (our socket came back): keep its chart and chat.
+    const again = Boolean(state.consult) && state.consult.id === m.consult.id;
     state.consult = m.consult;
     state.claimed = null;
     $("claimed-box").hidden = true;
-    state.vitals = new VitalsView($("chart"));
+    if (!again) state.vitals = new VitalsView($("chart"));
     state.station = (m.peers.find((p) => p.role === "station") || {}).id || null;
     if (!state.stills || state.stills.consult !== m.consult.id) {
       $("stills").replaceChildren();
@@ -124,9 +126,9 @@ const handlers = {
     }
     fetch(`/api/consults/${m.consult.id}/stills`).then((r) => (r.ok ? r.json() : [])).then((s) => state.stills.showRecorded(s));
     $("consult-title").textContent = `${m.consult.station} — ${m.consult.reason}`;
-    $("chat-log").replaceChildren();
+    if (!again) $("chat-log").replaceChildren();
     team.entered(m.consult);
-    setPill("consult-state", "connecting", "warn");
+    setPill("consult-state", again ? "reconnecting" : "connecting", "warn");
     show("consult-view");
   },
   readings(m) { if (state.vitals && state.consult && m.consult === state.consult.id) state.vitals.merge(m.readings); },

@@ -66,7 +66,7 @@ async def test_station_recovers_after_an_outage_and_the_page_shows_reconnecting(
     server, token = open_server
     station = link.spawn(
         [sys.executable, "-m", "station.cli", "station", "--server", f"http://{link.host_ip}:{server.port}",
-         "--token", token, "--simulate", "contec-v7", "--reason", "outage drill", "--media", "farlink",
+         f"--token={token}", "--simulate", "contec-v7", "--reason", "outage drill", "--media", "farlink",
          "--station-dir", str(tmp_path / "station"), "--page-port", "0"],
         tmp_path / "station.log",
     )

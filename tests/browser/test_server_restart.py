@@ -42,6 +42,10 @@ async def test_page_rejoins_after_the_server_is_killed_and_restarted(browser, tm
         await page.wait_for_function("() => (window.farlink.videoStats || {}).framesDecoded > 10", timeout=30_000)
         await page.wait_for_function("() => document.getElementById('spo2').textContent !== '--'", timeout=30_000)
         consult = await page.evaluate("() => window.farlink.consult.id")
+        await page.fill("#chat-input", "Before the crash")
+        await page.click("#chat-send")
+        await page.wait_for_function("() => document.getElementById('chat-log').textContent.includes('Before the crash')",
+                                     timeout=15_000)
         await page.evaluate("""() => {
             window.before = window.farlink.pc;
             window.pills = [];  // what the page said, in order: printed if the test fails
@@ -73,6 +77,9 @@ async def test_page_rejoins_after_the_server_is_killed_and_restarted(browser, tm
             f"() => document.getElementById('spo2-time').textContent !== {spo2_time!r}", timeout=30_000)
         took = time.monotonic() - restarted
         assert await page.evaluate("() => window.farlink.consult.id") == consult
+        pills = await page.evaluate("() => window.pills")
+        assert "consult-state:reconnecting" in pills and "consult-state:ended" not in pills, pills
+        assert "Before the crash" in await page.locator("#chat-log").inner_text(), "the rejoin cleared the chat"
         print(f"server SIGKILL: the page decodes video again {took:.1f} s after the restart")
     finally:
         print("page:", await page.evaluate("() => window.pills"))

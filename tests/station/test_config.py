@@ -142,7 +142,7 @@ async def test_the_command_runs_the_file_and_options_override_it(server: Server,
     config = write_config(tmp_path / "station.toml", server.url, "wrong-token", [("visomat-bp", cuff.port)],
                           '[request]\npriority = "routine"\nreason = "from the file"')
     station = StationProcess(config, tmp_path / "station")
-    station.argv += ["--token", server.station_token, "--priority", "emergency"]
+    station.argv += [f"--token={server.station_token}", "--priority", "emergency"]  # a token may start with "-"
     station.start()
     try:
         url = await station.page_url()
