@@ -100,7 +100,7 @@ async def farlink_processes(viewers: int, station_media: str) -> AsyncIterator[P
         server = subprocess.Popen(farlink("serve", "--port", str(port), "--data-dir", str(data)),
                                   stdout=server_log, stderr=subprocess.STDOUT, env=env)
         processes = Processes(url, users, server, farlink(
-            "station", "--server", url, "--token", token, "--simulate", "contec-v7", "--station-dir",
+            "station", "--server", url, f"--token={token}", "--simulate", "contec-v7", "--station-dir",
             str(work / "station"), "--page-port", "0", "--media", station_media), env, station_log)
         processes.start_station()
         try:

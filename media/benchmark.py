@@ -88,7 +88,7 @@ def consult_rig(profile: LinkProfile, work: Path, station_args: Sequence[str] = 
         server = link.popen("b", _farlink("serve", "--host", link.b_addr, "--port", str(PORT), "--data-dir", str(data)),
                             stdout=server_log, stderr=subprocess.STDOUT, env=env)
         _wait_for_server(link, server)
-        station = link.popen("a", _farlink("station", "--server", url, "--token", token, *station_args,
+        station = link.popen("a", _farlink("station", "--server", url, f"--token={token}", *station_args,
                                            "--simulate", "contec-v7", "--station-dir", str(work / "station"),
                                            "--page-port", "0", "--reason", f"benchmark {profile.name}"),
                              stdout=station_log, stderr=subprocess.STDOUT, env=env)
