@@ -159,6 +159,10 @@ class TunedVp8Encoder(Vp8Encoder):
 class TunedOpusEncoder(Encoder):
     """Opus mono at a chosen bitrate and packet time, with in-band FEC; reopened on a change.
 
+    Constant bitrate: the ladder budgets the rung's audio rate on the wire, and CBR spends exactly
+    that. Speech then sounds the same whatever the room did before, and the link never sees audio
+    jump when someone starts talking after a silence (with VBR the silence's savings are climbed
+    into by the video, then taken back as congestion when speech resumes).
     RTP timestamps count samples across reopenings, so a change is a short glitch at most.
     """
 
@@ -203,7 +207,7 @@ class TunedOpusEncoder(Encoder):
             "fec": "1",
             "packet_loss": str(max(1, min(100, round(settings.expected_loss * 100)))),
             "dtx": "1" if settings.dtx else "0",
-            "vbr": "constrained",
+            "vbr": "off",
         }
         self._codec = codec
         self._resampler = AudioResampler(

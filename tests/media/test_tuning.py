@@ -34,10 +34,10 @@ def video_frames(count: int, fps: float, size: tuple[int, int] = (320, 240)) -> 
         yield frame
 
 
-def tone(seconds: float, chunk: int = 960) -> Iterator[av.AudioFrame]:
+def tone(seconds: float, chunk: int = 960, amplitude: int = 6000) -> Iterator[av.AudioFrame]:
     for i in range(int(seconds * 48_000 / chunk)):
         t = (np.arange(chunk) + i * chunk) / 48_000
-        samples = (np.sin(2 * np.pi * 440 * t) * 6000).astype(np.int16)
+        samples = (np.sin(2 * np.pi * 440 * t) * amplitude).astype(np.int16)
         frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
         frame.sample_rate = 48_000
         frame.pts = i * chunk
@@ -100,6 +100,15 @@ def test_opus_at_a_chosen_rate_and_packet_time_decodes() -> None:
     decoder = OpusDecoder()
     decoded = sum(f.samples for p, t in packets for f in decoder.decode(JitterFrame(p, t)))
     assert decoded == len(packets) * 2880
+
+
+@pytest.mark.parametrize("bitrate", [8_000, 16_000])
+def test_opus_spends_its_budget_on_silence_too(bitrate: int) -> None:
+    """Constant bitrate: a silent room costs the link what speech will, so nothing jumps when
+    someone starts talking."""
+    encoder = TunedOpusEncoder(AudioSettings(bitrate, ptime_ms=60))
+    sent = sum(len(p) for frame in tone(5.0, amplitude=0) for p in encoder.encode(frame)[0])
+    assert 0.9 * bitrate < sent * 8 / 5 < 1.1 * bitrate
 
 
 def test_opus_settings_change_keeps_timestamps_running() -> None:
