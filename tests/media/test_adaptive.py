@@ -20,14 +20,33 @@ from tests.media.peers import AudioStreamTrack, MovingTrack, connected_pair
 
 
 @pytest.fixture
-async def peers(tuned: None) -> AsyncIterator[tuple[RTCPeerConnection, RungTrack]]:
+async def pair(tuned: None) -> AsyncIterator[tuple[RTCPeerConnection, RTCPeerConnection, RungTrack]]:
     track = RungTrack(MovingTrack((640, 480), 15))
     sender_pc, receiver_pc = await connected_pair(track, AudioStreamTrack())
     try:
-        yield sender_pc, track
+        yield sender_pc, receiver_pc, track
     finally:
         await sender_pc.close()
         await receiver_pc.close()
+
+
+@pytest.fixture
+def peers(pair: tuple[RTCPeerConnection, RTCPeerConnection, RungTrack]) -> tuple[RTCPeerConnection, RungTrack]:
+    return pair[0], pair[2]
+
+
+async def silence_receiver_reports(pc: RTCPeerConnection) -> None:
+    """Stop ``pc``'s own receiver reports once they have started (when its transport connects),
+    so that a test's synthetic series is all the sender hears (a real one in between, counting
+    from aiortc's random first sequence number, reads as a new stream and restarts the count)."""
+    for _ in range(100):
+        tasks = [receiver._RTCRtpReceiver__rtcp_task for receiver in pc.getReceivers()]  # type: ignore[attr-defined]
+        if tasks and all(task is not None for task in tasks):
+            for task in tasks:
+                task.cancel()
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the receiver's reports never started")
 
 
 RUNGS_BY_NAME = {r.name: r for r in RUNGS}
@@ -75,8 +94,9 @@ async def test_the_rung_drives_encoders_track_and_status(peers: tuple[RTCPeerCon
     assert seen[0].name == "qvga5"
 
 
-async def test_persistent_loss_steps_the_rung_down(peers: tuple[RTCPeerConnection, RungTrack]) -> None:
-    pc, track = peers
+async def test_persistent_loss_steps_the_rung_down(pair: tuple[RTCPeerConnection, RTCPeerConnection, RungTrack]) -> None:
+    pc, receiver_pc, _ = pair
+    await silence_receiver_reports(receiver_pc)
     controller = AdaptiveController(pc, Ladder(start="vga10"))
     seen: list[Rung] = []
     controller.add_observer(seen.append)
