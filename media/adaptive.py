@@ -28,7 +28,7 @@ from media import tuning
 from media.audio import opus_settings
 from media.encoders import VideoSettings
 from media.estimator import BandwidthEstimator, ReceiverReport
-from media.ladder import RESERVE, RTCP_BPS, RTP_OVERHEAD_BYTES, VITALS_BPS, Ladder, Rung
+from media.ladder import RESERVE, RTCP_BPS, RTP_OVERHEAD_BYTES, Ladder, Rung
 
 logger = logging.getLogger(__name__)
 
@@ -231,7 +231,7 @@ class AdaptiveController:
             return (octets + packets * RTP_OVERHEAD_BYTES) * 8 * 1000 / (now_ms - then)
 
         video = wire(video_octets - video_octets0, video_packets - video_packets0)
-        return wire(octets - octets0, packets - packets0) + VITALS_BPS + RTCP_BPS, video
+        return wire(octets - octets0, packets - packets0) + self.rung.vitals_bps() + RTCP_BPS, video
 
     def _now_ms(self) -> float:
         return self._clock() * 1000

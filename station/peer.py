@@ -31,6 +31,8 @@ from station.filechannel import FileSender, StillSource
 log = logging.getLogger(__name__)
 
 SendSignal = Callable[[dict[str, Any]], Awaitable[None]]
+#: a vitals message this early is on time (the callers tick at 5 Hz, a rung may ask for 2)
+VITALS_SLACK_S = 0.05
 
 
 class MediaMode(enum.StrEnum):
@@ -73,6 +75,7 @@ class PeerLink:
         self.pc = RTCPeerConnection(ice_configuration(ice_servers))
         self.audio_frames_received = 0
         self._vitals_sent: dict[tuple[str, str], Reading] = {}
+        self._vitals_at = 0.0  # when the next vitals message is due (monotonic)
         self._on_control = on_control
         self._on_audio = on_audio
         self._on_failed = on_failed
@@ -111,8 +114,9 @@ class PeerLink:
 
     def send_vitals(self, latest: Iterable[Reading]) -> None:
         """Send the readings of ``latest`` this member has not had yet (once its channel is open:
-        a member who joins late first gets the present value of every measure)."""
-        if self.vitals.readyState != "open":
+        a member who joins late first gets the present value of every measure), at most at the
+        rung's ``vitals_hz`` (values that changed twice in between go once, as their latest)."""
+        if self.vitals.readyState != "open" or not self._vitals_due():
             return
         fresh = [r for r in latest if self._vitals_sent.get((r.source, r.kind)) is not r]
         if not fresh:
@@ -120,6 +124,16 @@ class PeerLink:
         for reading in fresh:
             self._vitals_sent[(reading.source, reading.kind)] = reading
         self.vitals.send(json.dumps({"type": "readings", "sent": time.time(), "readings": [r.to_json() for r in fresh]}))
+
+    def _vitals_due(self) -> bool:
+        if self.controller is None:
+            return True
+        now, interval = time.monotonic(), 1 / self.controller.rung.vitals_hz
+        if now < self._vitals_at - VITALS_SLACK_S:
+            return False
+        # on time: keep the cadence; late (a rung change, a pause): restart it from now
+        self._vitals_at = self._vitals_at + interval if now - self._vitals_at < interval else now + interval
+        return True
 
     def send_control(self, message: dict[str, Any]) -> None:
         if self.control.readyState == "open":
