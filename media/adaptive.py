@@ -34,6 +34,11 @@ logger = logging.getLogger(__name__)
 
 RungObserver = Callable[[Rung], None]
 MIN_RTX_BPS = 4_000
+#: on a rung that sends no media nothing reports on the link: the next rung up is tried after
+#: this long, twice as long after each try that fell back within ``SILENT_PROBE_FAILED_S``
+SILENT_PROBE_S = 10.0
+SILENT_PROBE_MAX_S = 80.0
+SILENT_PROBE_FAILED_S = 30.0
 #: a REMB for the video below this share of the video we send is the receiver seeing overuse
 REMB_OVERUSE = 0.9
 
@@ -81,6 +86,9 @@ class AdaptiveController:
         self._task: asyncio.Task[None] | None = None
         self._applied: Rung | None = None
         self._loss_bucket: object = None
+        self._silent_since_ms: float | None = None
+        self._probed_ms: float | None = None
+        self._probe_wait_s = SILENT_PROBE_S
 
     @property
     def rung(self) -> Rung:
@@ -161,9 +169,31 @@ class AdaptiveController:
         # guess, not headroom (on a 24 kbit/s link it took a station to VGA before any report).
         rung = self.ladder.update(self.estimator.target_bps, now_ms, self.estimator.rtt_ms,
                                   climb=self.estimator.rtt_ms is not None)
+        rung = self._probe_from_silence(rung, now_ms)
         if rung != self._applied or self._loss_changed():
             self._apply(rung)
         return rung
+
+    def _probe_from_silence(self, rung: Rung, now_ms: float) -> Rung:
+        """On a rung without audio or video no receiver report can show the link's capacity
+        returning (the vitals go over SCTP, which aiortc does not measure): after a wait, try
+        the next rung up as a probe; its reports decide whether it stays."""
+        if rung.has_audio or rung.has_video:
+            self._silent_since_ms = None
+            return rung
+        if self._silent_since_ms is None:
+            self._silent_since_ms = now_ms
+            failed = self._probed_ms is not None and now_ms - self._probed_ms < SILENT_PROBE_FAILED_S * 1000
+            self._probe_wait_s = min(SILENT_PROBE_MAX_S, 2 * self._probe_wait_s) if failed else SILENT_PROBE_S
+        index = self.ladder.rungs.index(rung)
+        if index == 0 or now_ms - self._silent_since_ms < self._probe_wait_s * 1000:
+            return rung
+        up = self.ladder.rungs[index - 1]
+        logger.info("no media for %.0f s: probing %s", (now_ms - self._silent_since_ms) / 1000, up.name)
+        self.estimator.probe(up.required_bps() * self.ladder.config.up_headroom, now_ms)
+        self._probed_ms = now_ms
+        self._silent_since_ms = None
+        return self.ladder.force(up.name, now_ms)
 
     async def _run(self) -> None:
         while True:

@@ -98,6 +98,7 @@ class BandwidthEstimator:
         self._probe_backoff = 1.0
         self._rembs: deque[tuple[float, float]] = deque()  # (now_ms, bps)
         self._sent: deque[tuple[float, float]] = deque()  # (now_ms, sent_bps) as reported
+        self._probe_ms = float("-inf")  # when the last probe from silence began
 
     @property
     def target_bps(self) -> int:
@@ -129,12 +130,27 @@ class BandwidthEstimator:
         self._rembs.append((now_ms, float(bitrate_bps)))
         self._cap_by_remb(now_ms)
 
+    def probe(self, bps: float, now_ms: float) -> None:
+        """Raise the target to ``bps`` where nothing can measure the link (the controller sends no
+        media to report on). The loss and queue that brought the target down are forgotten:
+        nothing measured them since, and the probe's own reports will. Reports about the time
+        before it (their sender report left before ``now_ms``) measured a silent sender: they
+        give round-trip samples and nothing else."""
+        self._target = min(float(self.config.max_bps), max(self._target, bps))
+        self._loss = 0.0
+        self._lossy_reports = self._queued_reports = 0
+        self._probe_ms = now_ms
+        self._trend = Trend.INCREASE
+
     def on_report(self, report: ReceiverReport, sent_bps: float, now_ms: float) -> int:
         """Feed one receiver report; ``sent_bps`` is what we sent lately (wire rate, all media).
 
         Returns the new target in bits/s.
         """
         cfg = self.config
+        if report.probe_ms is not None and report.probe_ms < self._probe_ms:
+            self._add_rtt(report)
+            return self.target_bps
         dt_s = 1.0 if self._last_update_ms is None else min(2.0, max(0.0, now_ms - self._last_update_ms) / 1000)
         self._last_update_ms = now_ms
         counted = report.fraction_lost is not None

@@ -148,3 +148,30 @@ async def test_forced_rungs_switch_senders(peers: tuple[RTCPeerConnection, RungT
     assert not video._enabled and not audio._enabled
     controller.force("vga25")
     assert video._enabled and tuning.state(video).video.bitrate_bps == 560_000
+
+
+async def test_a_rung_without_media_probes_the_next_one_up_with_backoff(
+        peers: tuple[RTCPeerConnection, RungTrack]) -> None:
+    """On `vitals` nothing is sent that a receiver could report on: the controller tries `stills`
+    after 10 s, and after 20 s when that try fell back at once."""
+    pc, _ = peers
+    now = [1000.0]
+    controller = AdaptiveController(pc, Ladder(start="stills"), clock=lambda: now[0])
+    controller.force("vitals")
+
+    async def seconds_until_probe() -> float:
+        start = now[0]
+        while controller.rung.name == "vitals":
+            now[0] += 0.5
+            await controller.poll()
+            assert now[0] - start < 200, "never probed"
+        return now[0] - start
+
+    assert 9.5 <= await seconds_until_probe() <= 10.5
+    assert controller.rung.name == "stills"
+    assert controller.estimator.target_bps >= RUNGS_BY_NAME["stills"].required_bps()
+    controller.force("vitals")  # the probe's reports showed congestion
+    assert 19.5 <= await seconds_until_probe() <= 20.5
+    now[0] += 60  # a probe that held for a minute: the next silence waits 10 s again
+    controller.force("vitals")
+    assert 9.5 <= await seconds_until_probe() <= 10.5

@@ -171,3 +171,17 @@ def test_a_report_that_counted_too_few_packets_leaves_the_loss_alone() -> None:
     now += 1000
     estimator.on_report(ReceiverReport(0.3, 200, now - 200), 200_000, now)  # lossy again, twice counted
     assert estimator.trend is Trend.DECREASE
+
+
+def test_a_probe_from_silence_is_judged_by_its_own_reports() -> None:
+    """After a probe, reports about the silent time before it (a low send rate, a queue and loss
+    from long ago) do not take the target straight back down; the probe's own congestion does."""
+    est = BandwidthEstimator()
+    est.on_report(ReceiverReport(0.0, 2400.0, 5_000.0), 4_000, 6_000.0)
+    est.probe(20_000, 10_000.0)
+    for i in range(3):
+        est.on_report(ReceiverReport(0.2, 3300.0 + 300 * i, 9_000.0 + 200 * i), 4_000, 10_500.0 + 500 * i)
+    assert est.target_bps >= 20_000
+    for i in range(4):  # the probe's own: its queue grows and it loses packets
+        est.on_report(ReceiverReport(0.2, 3500.0 + 600 * i, 12_000.0 + 1000 * i), 20_000, 14_000.0 + 1000 * i)
+    assert est.target_bps < 20_000
