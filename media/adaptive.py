@@ -4,8 +4,9 @@ encoders, retransmission budget and the capture track.
 ``AdaptiveController`` is the only piece here that reads a clock (injected, monotonic seconds).
 Every ``interval_s`` it drains what ``media.tuning`` collected on each sender (receiver reports
 with round trips, REMB), measures what was sent from ``RTCRtpSender.getStats()``, updates the
-estimator and the ladder, and when the rung changes: sets the VP8 and Opus settings, enables or
-disables the senders, sizes the retransmission budget and tells its observers (the peer's
+estimator and the ladder, paces the video to what the target leaves for it (``pacing_bps``),
+and when the rung changes: sets the VP8 and Opus settings, enables or disables the senders,
+sizes the retransmission budget and tells its observers (the peer's
 ``media.rungtrack.RungTrack`` scales resolution and frame rate to ``rung``). ``media.tuning.apply()`` must have been called
 before the peer connection was created.
 """
@@ -29,6 +30,7 @@ from media.audio import opus_settings
 from media.encoders import VideoSettings
 from media.estimator import BandwidthEstimator, ReceiverReport
 from media.ladder import RESERVE, RTCP_BPS, RTP_OVERHEAD_BYTES, Ladder, Rung
+from media.pacer import Pacer
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +41,12 @@ MIN_RTX_BPS = 4_000
 SILENT_PROBE_S = 10.0
 SILENT_PROBE_MAX_S = 80.0
 SILENT_PROBE_FAILED_S = 30.0
+#: the longest a new frame may wait in the pacer behind earlier video; beyond it frames are
+#: dropped before the encoder (a keyframe on a thin link) rather than pile up behind it
+PACER_WAIT_MS = 400.0
+#: video leaves at most this many times the rung's rate (Chromium paces at 2.5 times its target):
+#: on a fast link a keyframe still leaves within a few frame intervals
+PACE_FACTOR = 2.5
 #: a REMB for the video below this share of the video we send is the receiver seeing overuse
 REMB_OVERUSE = 0.9
 
@@ -59,6 +67,22 @@ def remb_bound(remb_bps: int, rung: Rung, video_sent_bps: float, unbounded: int)
     if remb_bps >= REMB_OVERUSE * video_sent_bps:
         return unbounded
     return int(remb_bps + rung.wire_bps() - rung.video_wire_bps())
+
+
+def pacing_bps(rung: Rung, target_bps: float) -> float:
+    """The rate the video of ``rung`` and its retransmissions may leave at.
+
+    What the target leaves beside the rung's audio, vitals and RTCP, so that everything
+    together stays under the target and the bottleneck queue that vitals and audio wait in stays
+    short; but never below the rung's video rate, which the encoder produces whatever the pacer
+    does (slower, frames would only be dropped), and never above ``PACE_FACTOR`` times it: the
+    video needs more only for a keyframe, and a target far above the rung is no measure of the
+    link (on stills the station sends so little that the estimator never meets the link: on
+    bgan-field it held 42 kbit/s on a 24 kbit/s uplink, and each still went out at 23).
+    """
+    video = rung.video_wire_bps()
+    spare = target_bps - (rung.wire_bps() - video)
+    return max(MIN_RTX_BPS, video, min(spare, PACE_FACTOR * video))
 
 
 class AdaptiveController:
@@ -123,6 +147,7 @@ class AdaptiveController:
         rtt = self.estimator.rtt_ms
         return {
             "target_kbps": round(self.estimator.target_bps / 1000, 1),
+            "pace_kbps": round(pacing_bps(rung, self.estimator.target_bps) / 1000, 1),
             "rung": rung.name,
             "width": rung.width,
             "height": rung.height,
@@ -172,6 +197,8 @@ class AdaptiveController:
         rung = self._probe_from_silence(rung, now_ms)
         if rung != self._applied or self._loss_changed():
             self._apply(rung)
+        else:
+            self._pace(rung)
         return rung
 
     def _probe_from_silence(self, rung: Rung, now_ms: float) -> Rung:
@@ -219,10 +246,22 @@ class AdaptiveController:
                 sender._enabled = audio is not None
                 if audio is not None:
                     state.audio = audio
+        self._pace(rung)
         if changed:
-            logger.info("rung %s (target %d bit/s)", rung.name, self.estimator.target_bps)
+            refused = sum(p.refused for p in self._pacers())
+            logger.info("rung %s (target %d bit/s, video paced at %d bit/s; %d frames refused by the pacer so far)",
+                        rung.name, self.estimator.target_bps, pacing_bps(rung, self.estimator.target_bps), refused)
             for observer in self._observers:
                 observer(rung)
+
+    def _pace(self, rung: Rung) -> None:
+        limit_ms = (1000 / rung.fps if rung.has_video else 0.0) + PACER_WAIT_MS
+        for sender in self._senders():
+            if sender.kind == "video":
+                tuning.pace(sender, pacing_bps(rung, self.estimator.target_bps), limit_ms)
+
+    def _pacers(self) -> list[Pacer]:
+        return [p for s in self._senders() if (p := tuning.state(s).pacer) is not None]
 
     def _loss_changed(self) -> bool:
         audio = opus_settings(self.rung, self.estimator.loss)

@@ -14,6 +14,13 @@ What it changes, and where:
   only the time since the receiver's last RTCP packet), and REMB are queued for the controller
   (``state(sender).take_feedback()``); NACKs are answered within ``RetransmitPolicy`` (a bits/s
   budget, nothing that would arrive too late, nothing twice within a round trip).
+* ``RTCDtlsTransport._send_rtp``: the RTP and RTX packets of a sender the controller paces
+  (``pace(sender, ...)``) join its ``media.pacer.Pacer`` and leave from a task at the pacer's
+  rate, retransmissions first, their abs-send-time stamped when they really leave (Chromium's
+  REMB reads a spread between stamp and arrival as a queue); everything else (audio, RTCP) goes
+  at once, and the data channels never pass here. ``_next_encoded_frame`` drops a paced
+  sender's frame before the encoder while the pacer holds more than its limit, so a frame
+  never queues behind seconds of video (see ``pace``).
 * ``RTCRtpReceiver`` (video): the jitter buffer becomes ``media.jitter.DeadlineJitterBuffer``
   and NACKs are paced by ``media.retransmit.NackScheduler``.
 * ``aiortc.codecs.CODECS``: the Opus we offer and answer carries ``OPUS_RECEIVE_PARAMETERS``
@@ -35,9 +42,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aioice import ice, stun
-from aiortc import rtcrtpsender
+from aiortc import clock, rtcrtpsender
 from aiortc.codecs import CODECS, is_rtx
 from aiortc.codecs.base import Encoder
+from aiortc.rtcdtlstransport import RTCDtlsTransport
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtcrtpsender import RTCRtpSender
@@ -52,12 +60,14 @@ from aiortc.rtp import (
     RtcpRtpfbPacket,
     RtcpSrPacket,
     RtpPacket,
+    is_rtcp,
     unpack_remb_fci,
 )
 
 from media.encoders import AudioSettings, TunedOpusEncoder, TunedVp8Encoder, VideoSettings
 from media.estimator import ReceiverReport
 from media.jitter import DeadlineJitterBuffer
+from media.pacer import Pacer
 from media.retransmit import NackScheduler, RetransmitPolicy
 
 logger = logging.getLogger(__name__)
@@ -68,6 +78,8 @@ logger = logging.getLogger(__name__)
 OPUS_RECEIVE_PARAMETERS = {"maxaveragebitrate": 16_000, "useinbandfec": 1}
 #: receiver reports are counted for loss once they cover this many packets (see SenderState._loss)
 LOSS_MIN_PACKETS = 20
+#: a paced sender's queue is looked at this often while it waits (a new rate takes effect then)
+PACER_TICK_S = 0.05
 #: IPv4 + UDP + SRTP tag, added to an RTP packet's size when charging the retransmission budget
 _WIRE_OVERHEAD_BYTES = 38
 
@@ -107,6 +119,9 @@ class SenderState:
         self.retransmit = RetransmitPolicy(config.rtx_rate_bps, config.rtx_deadline_ms)
         self.feedback = Feedback()
         self.rtt_ms: float | None = None
+        #: set by ``pace``; None: the sender's packets leave as aiortc sends them
+        self.pacer: Pacer | None = None
+        self._pacing: asyncio.Task[None] | None = None
         self._sr_sent: dict[int, float] = {}  # LSR (middle 32 bits of the NTP time) -> monotonic s
         self._loss_base: tuple[int, int] | None = None  # (highest sequence, cumulative lost) last counted
 
@@ -129,6 +144,33 @@ class SenderState:
         self.retransmit.rtt_ms = rtt_ms
         return ReceiverReport(loss, rtt_ms, sent * 1000)
 
+    def send_paced(self, transport: RTCDtlsTransport, data: bytes, retransmission: bool) -> None:
+        """Queue one RTP packet of this sender on its pacer; a task sends the queue."""
+        assert self.pacer is not None  # only ``pace`` registers a sender for this
+        self.pacer.push(data, retransmission=retransmission)
+        if self._pacing is None or self._pacing.done():
+            self._pacing = asyncio.ensure_future(self._send_queue(transport, self.pacer))
+
+    async def _send_queue(self, transport: RTCDtlsTransport, pacer: Pacer) -> None:
+        """Send what the pacer holds, each packet when it is due; ends when the queue is empty
+        (or the transport closed: what was queued is dropped)."""
+        extensions = transport._rtp_header_extensions_map
+        while True:
+            now_ms = time.monotonic() * 1000
+            due_ms = pacer.due_ms(now_ms)
+            if due_ms is None:
+                return
+            if due_ms > now_ms:
+                await asyncio.sleep(min(PACER_TICK_S, (due_ms - now_ms) / 1000))
+                continue
+            packet = RtpPacket.parse(pacer.pop(now_ms), extensions)
+            if packet.extensions.abs_send_time is not None:
+                packet.extensions.abs_send_time = (clock.current_ntp_time() >> 14) & 0x00FFFFFF
+            try:
+                await _originals["dtls_send_rtp"](transport, packet.serialize(extensions))
+            except ConnectionError:
+                pacer.clear()
+
     def _loss(self, block: RtcpReceiverInfo) -> float | None:
         """The share lost since the last counted report, from the cumulative counts, once at
         least LOSS_MIN_PACKETS were expected; None until then.
@@ -149,6 +191,7 @@ class SenderState:
 
 
 _STATE_ATTR = "_farlink_state"
+_PACED_ATTR = "_farlink_paced"  # on an RTCDtlsTransport: {ssrc: (SenderState, is RTX)} of paced senders
 _config = TuningConfig()
 _originals: dict[str, Any] = {}
 
@@ -181,6 +224,7 @@ def apply(config: TuningConfig | None = None) -> None:
         receiver_init=RTCRtpReceiver.__init__,
         receiver_rtp=RTCRtpReceiver._handle_rtp_packet,
         query_consent=ice.Connection.query_consent,
+        dtls_send_rtp=RTCDtlsTransport._send_rtp,
     )
     rtcrtpsender.get_encoder = _get_encoder  # type: ignore[assignment]
     RTCRtpSender._next_encoded_frame = _next_encoded_frame  # type: ignore[method-assign]
@@ -189,6 +233,7 @@ def apply(config: TuningConfig | None = None) -> None:
     RTCRtpReceiver.__init__ = _receiver_init  # type: ignore[method-assign]
     RTCRtpReceiver._handle_rtp_packet = _receiver_handle_rtp  # type: ignore[method-assign]
     ice.Connection.query_consent = _query_consent  # type: ignore[method-assign]
+    RTCDtlsTransport._send_rtp = _dtls_send_rtp  # type: ignore[method-assign]
     opus = next(i for i, c in enumerate(CODECS["audio"]) if c.mimeType.lower() == "audio/opus")
     _originals["opus_codec"] = (opus, CODECS["audio"][opus])
     CODECS["audio"][opus] = dataclasses.replace(CODECS["audio"][opus], parameters=dict(OPUS_RECEIVE_PARAMETERS))
@@ -205,6 +250,7 @@ def restore() -> None:
     RTCRtpReceiver.__init__ = _originals["receiver_init"]  # type: ignore[method-assign]
     RTCRtpReceiver._handle_rtp_packet = _originals["receiver_rtp"]  # type: ignore[method-assign]
     ice.Connection.query_consent = _originals["query_consent"]  # type: ignore[method-assign]
+    RTCDtlsTransport._send_rtp = _originals["dtls_send_rtp"]  # type: ignore[method-assign]
     opus, codec = _originals["opus_codec"]
     CODECS["audio"][opus] = codec
     _originals.clear()
@@ -235,11 +281,47 @@ async def _next_encoded_frame(self: RTCRtpSender, codec: RTCRtpCodecParameters) 
         encoder = _get_encoder(codec)
         self._RTCRtpSender__encoder = encoder  # type: ignore[attr-defined]
     settings = state(self)
+    pacer = settings.pacer
+    if pacer is not None and not pacer.admit(time.monotonic() * 1000):
+        await self.track.recv()  # taken from the source (or it would pile up there), not encoded
+        return None
     if isinstance(encoder, TunedVp8Encoder):
         encoder.settings = settings.video
     elif isinstance(encoder, TunedOpusEncoder):
         encoder.settings = settings.audio
     return await _originals["next_encoded_frame"](self, codec)
+
+
+def pace(sender: RTCRtpSender, rate_bps: float, limit_ms: float) -> None:
+    """From now on ``sender``'s RTP and RTX packets leave at ``rate_bps`` at most (the adaptive
+    controller calls this at every step), and a frame is dropped before the encoder while the
+    queue holds more than ``limit_ms``.
+
+    That check is made when the sender asks for the next frame, right after it queued the last
+    one and up to a frame interval before the next arrives: a limit of one frame interval plus
+    the longest wait worth it lets every frame through that the rung's rate can carry.
+    """
+    tuned = state(sender)
+    now_ms = time.monotonic() * 1000
+    if tuned.pacer is None:
+        tuned.pacer = Pacer(rate_bps, limit_ms=limit_ms)
+    tuned.pacer.set_rate(rate_bps, now_ms)
+    tuned.pacer.limit_ms = limit_ms
+    # The transport routes by SSRC: registered at every call, since negotiation may bundle the
+    # sender onto another transport.
+    paced: dict[int, tuple[SenderState, bool]] = sender.transport.__dict__.setdefault(_PACED_ATTR, {})
+    paced[sender._ssrc] = (tuned, False)
+    paced[sender._rtx_ssrc] = (tuned, True)
+
+
+async def _dtls_send_rtp(self: RTCDtlsTransport, data: bytes) -> None:
+    paced: dict[int, tuple[SenderState, bool]] = self.__dict__.get(_PACED_ATTR, {})
+    if paced and self.state == "connected" and len(data) >= 12 and not is_rtcp(data):
+        stream = paced.get(int.from_bytes(data[8:12], "big"))
+        if stream is not None:
+            stream[0].send_paced(self, data, retransmission=stream[1])
+            return
+    await _originals["dtls_send_rtp"](self, data)
 
 
 async def _sender_send_rtcp(self: RTCRtpSender, packets: list[AnyRtcpPacket]) -> None:

@@ -47,10 +47,18 @@ class MovingTrack(MediaStreamTrack):
         return np.stack(planes, axis=-1).astype(np.uint8)
 
 
-async def connected_pair(*tracks: MediaStreamTrack) -> tuple[RTCPeerConnection, RTCPeerConnection]:
-    """``sender`` offers ``tracks``; ``receiver`` answers. No STUN server (offline like a clinic)."""
-    sender = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-    receiver = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+def offline_peer() -> RTCPeerConnection:
+    """A peer connection with no STUN server (offline like a clinic)."""
+    return RTCPeerConnection(RTCConfiguration(iceServers=[]))
+
+
+async def connected_pair(
+    *tracks: MediaStreamTrack, sender: RTCPeerConnection | None = None
+) -> tuple[RTCPeerConnection, RTCPeerConnection]:
+    """``sender`` (an ``offline_peer()`` unless given, e.g. with data channels already made)
+    offers ``tracks``; ``receiver`` answers."""
+    sender = sender or offline_peer()
+    receiver = offline_peer()
     for track in tracks:
         sender.addTrack(track)
     await sender.setLocalDescription(await sender.createOffer())
@@ -60,4 +68,4 @@ async def connected_pair(*tracks: MediaStreamTrack) -> tuple[RTCPeerConnection, 
     return sender, receiver
 
 
-__all__ = ["AudioStreamTrack", "MovingTrack", "connected_pair"]
+__all__ = ["AudioStreamTrack", "MovingTrack", "connected_pair", "offline_peer"]

@@ -12,7 +12,7 @@ from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, RtcpReceiverInfo, RtcpRrPa
 
 from devices.errors import LocalError
 from media import tuning
-from media.adaptive import AdaptiveController, remb_bound
+from media.adaptive import PACE_FACTOR, PACER_WAIT_MS, AdaptiveController, pacing_bps, remb_bound
 from media.encoders import TunedVp8Encoder
 from media.ladder import RUNGS, Ladder, Rung
 from media.rungtrack import RungTrack
@@ -90,8 +90,27 @@ async def test_the_rung_drives_encoders_track_and_status(peers: tuple[RTCPeerCon
     assert tuning.state(by_kind(pc, "audio")).audio.bitrate_bps == controller.rung.audio_bps
     status = controller.status()
     assert status["rung"] == controller.rung.name and status["rtt_ms"] is not None
-    assert set(status) >= {"target_kbps", "rung", "rtt_ms", "loss"}
+    assert set(status) >= {"target_kbps", "pace_kbps", "rung", "rtt_ms", "loss"}
     assert seen[0].name == "qvga5"
+    pacer = tuning.state(video).pacer  # the video leaves at the rate the controller sets
+    assert pacer is not None and pacer.rate_bps == pacing_bps(controller.rung, controller.estimator.target_bps)
+    assert pacer.limit_ms == 1000 / controller.rung.fps + PACER_WAIT_MS
+    assert tuning.state(by_kind(pc, "audio")).pacer is None  # audio is never held back
+
+
+def test_video_is_paced_to_what_the_target_leaves_it_within_the_rungs_bounds() -> None:
+    qvga5, stills, vga30 = RUNGS_BY_NAME["qvga5"], RUNGS_BY_NAME["stills"], RUNGS_BY_NAME["vga30"]
+    beside = qvga5.wire_bps() - qvga5.video_wire_bps()  # audio, vitals, RTCP
+    # bgan-64 on qvga5: video gets what the target leaves, so that the sum stays under it
+    assert pacing_bps(qvga5, 57_000) == pytest.approx(57_000 - beside)
+    # a target that fell below the rung (before the ladder steps down): the encoder's rate,
+    # else frames would queue without bound
+    assert pacing_bps(qvga5, 20_000) == qvga5.video_wire_bps()
+    # a target far above the rung says nothing about the link (stills on a thin link, a LAN):
+    # at most PACE_FACTOR times the rung's video, enough for a keyframe within a few frames
+    assert pacing_bps(stills, 42_000) == pytest.approx(PACE_FACTOR * stills.video_wire_bps())
+    assert pacing_bps(vga30, 3_000_000) == pytest.approx(PACE_FACTOR * vga30.video_wire_bps())
+    assert pacing_bps(RUNGS_BY_NAME["vitals"], 20_000) > 0
 
 
 async def test_persistent_loss_steps_the_rung_down(pair: tuple[RTCPeerConnection, RTCPeerConnection, RungTrack]) -> None:
