@@ -8,8 +8,10 @@ retransmissions. A rung fits a target when its wire cost plus a retransmission r
 
 Going down is immediate (a congested link only gets worse while we wait); going up needs the
 target to clear the upper rung with headroom for a sustained time, longer on long round trips,
-and a settling time after every switch. A session starts at ``qvga10`` (~100 kbit/s): cheap
-enough to step down from quickly on a thin link, high enough to climb to VGA in seconds on a LAN.
+and a settling time after every switch. A session starts where it is told (a station starts it
+on the best fit of what its link check measured, ``station.linkcheck.start_at``), or at
+``qvga10`` (~100 kbit/s) when nothing is known: cheap enough to step down from quickly on a thin
+link, high enough to climb to VGA in seconds on a LAN.
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from devices.reading import Reading
 from media.adaptive import AdaptiveController
+from media.estimator import BandwidthEstimator
 from media.ladder import Ladder, Rung
 from media.rungtrack import RungTrack
 from station.filechannel import LABEL as FILES_LABEL
@@ -63,6 +64,7 @@ class PeerLink:
         *,
         media: MediaMode = MediaMode.FARLINK,
         ladder: Ladder | None = None,
+        estimator: BandwidthEstimator | None = None,
         on_failed: Callable[[PeerLink], None] | None = None,
         consult: str | None = None,
         recorder: bool = False,
@@ -82,7 +84,7 @@ class PeerLink:
         self._tasks: set[asyncio.Task[None]] = set()
         self.controller: AdaptiveController | None = None
         if media is MediaMode.FARLINK:
-            self.controller = AdaptiveController(self.pc, ladder)
+            self.controller = AdaptiveController(self.pc, ladder, estimator)
             if video is not None:
                 video = RungTrack(video)
                 self.controller.add_observer(video.follow)
@@ -138,6 +140,13 @@ class PeerLink:
     def send_control(self, message: dict[str, Any]) -> None:
         if self.control.readyState == "open":
             self.control.send(json.dumps(message))
+
+    def settled_bps(self) -> int | None:
+        """The rate this link's estimator settled at, once feedback measured it on a link that is
+        still up (a failed link's low target says nothing of the next call); else None."""
+        if self.controller is None or self.controller.estimator.rtt_ms is None or self.pc.connectionState != "connected":
+            return None
+        return self.controller.estimator.target_bps
 
     async def close(self) -> None:
         if self.files is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -21,8 +22,8 @@ from devices.source import DeviceSource, Gap, StateChange
 from media import tuning
 from media.stills import encode_jpeg
 from station.bus import ReadingBus
-from media.ladder import Ladder
-from station.linkcheck import AUTO, LinkCheck, check_link, start_rung
+from media.links import get_profile
+from station.linkcheck import AUTO, LinkCheck, check_link, start_at, start_bps
 from station.outbox import ItemKind, Outbox, reading_item, text_item
 from station.outbox_upload import OutboxUploader
 from station.peer import MediaMode, PeerLink
@@ -35,6 +36,9 @@ log = logging.getLogger(__name__)
 VITALS_HZ = 5.0
 #: an "auto" starting profile whose link check failed (server unreachable) is tried again this often
 LINK_CHECK_RETRY_S = 30.0
+#: a consult asked for at start waits this long at most for the first link check (which is
+#: bounded by ``station.linkcheck.TIMEOUT_S``), so that its call starts at the measured rate
+LINK_CHECK_WAIT_S = 40.0
 #: fresh offers to one member at most this often (a failing path must not spin offers)
 REOFFER_MIN_S = 5.0
 
@@ -64,8 +68,8 @@ class StationSetup:
     request: ConsultRequest | None = field(default_factory=ConsultRequest)
     data_dir: Path | None = None  # the outbox and stills, kept until the server has them; None: neither
     media: MediaMode = MediaMode.FARLINK
-    #: a media/links.toml preset where calls start, AUTO: the pre-call link check picks it at
-    #: start; None: the ladder's own start and no check
+    #: a media/links.toml preset whose uplink calls start from, AUTO: the uplink the pre-call link
+    #: check measures at start; None: the ladder's and estimator's own start and no check
     profile: str | None = None
 
 
@@ -82,7 +86,16 @@ class Station:
         self.consult_state = ConsultPhase.NONE
         self.queue_position: tuple[int, int] | None = None
         self.chat_log: list[dict[str, Any]] = []
-        self.link_check: LinkCheck | None = None  # the last pre-call check: its profile is where a call starts
+        self._link_check: LinkCheck | None = None
+        #: where the next call starts (bit/s): the preset's uplink, then what the last link check
+        #: measured or the last call settled at, whichever is newer; None: nothing known
+        self.start_bps: int | None = None
+        if setup.profile not in (None, AUTO):
+            self.start_bps = start_bps(get_profile(setup.profile).up_kbps)
+        self._first_check = asyncio.Event()  # the first link check at start finished, or none runs
+        if setup.profile != AUTO:
+            self._first_check.set()
+        self._start_request: asyncio.Task[None] | None = None
         self.stills = StillStore(setup.data_dir / "stills") if setup.data_dir is not None else None
         self.outbox = Outbox(setup.data_dir / "outbox.db") if setup.data_dir is not None else None
         self.on_chat: Callable[[dict[str, Any]], None] | None = None
@@ -113,6 +126,8 @@ class Station:
         try:
             await self.client.run()
         finally:
+            if self._start_request is not None:
+                tasks.append(self._start_request)
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -144,11 +159,15 @@ class Station:
             {"type": "request_consult", "priority": priority, "reason": reason, "vitals": vitals})
 
     @property
-    def starting_profile(self) -> str | None:
-        """Where a call starts: the configured preset, or what the last link check picked."""
-        if self.setup.profile != AUTO:
-            return self.setup.profile
-        return self.link_check.profile if self.link_check is not None else None
+    def link_check(self) -> LinkCheck | None:
+        """The last pre-call link check."""
+        return self._link_check
+
+    @link_check.setter
+    def link_check(self, check: LinkCheck) -> None:
+        self._link_check = check
+        if self.setup.profile is not None:
+            self.start_bps = start_bps(check.up_kbps)
 
     @property
     def consult_id(self) -> str | None:
@@ -203,11 +222,14 @@ class Station:
         while self.link_check is None:
             try:
                 self.link_check = await check_link(self.setup.server, self.setup.token)
-                log.info("link check: %s", self.link_check)
+                log.info("link check: %s; calls start at %d bit/s", self.link_check, self.start_bps)
             except FarlinkError as exc:
                 log.warning("link check failed (%s); calls start on the default rung", exc)
                 if isinstance(exc, LocalError):
                     return
+            finally:
+                self._first_check.set()  # a consult asked for at start waits for the first attempt only
+            if self.link_check is None:
                 await asyncio.sleep(LINK_CHECK_RETRY_S)
 
     async def _store_readings(self, outbox: Outbox) -> None:
@@ -247,7 +269,7 @@ class Station:
             if message.get("consult") is None:  # whatever was open ended while we were away
                 self.consult_id, self.consult_state, self.queue_position = None, ConsultPhase.NONE, None
             if message.get("consult") is None and self.setup.request is not None:
-                await self.request_consult(self.setup.request.priority, self.setup.request.reason)
+                self._request_after_first_check(self.setup.request)
         elif kind == "consult_requested":
             self.consult_id = message["consult"]["id"]
             self.consult_state = ConsultPhase.WAITING
@@ -286,22 +308,36 @@ class Station:
         elif kind == "error":
             log.warning("server refused a message: %s %s", message.get("code"), message.get("message"))
 
+    def _request_after_first_check(self, request: ConsultRequest) -> None:
+        """Ask for the consult once the first link check has finished (or failed, or after
+        ``LINK_CHECK_WAIT_S``), so that the call starts at the rate the link carries; later
+        requests (a clinic pressing "request") find it finished long ago."""
+        if self._start_request is not None and not self._start_request.done():
+            return  # a reconnect while waiting: the pending request still goes out
+
+        async def later() -> None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._first_check.wait(), LINK_CHECK_WAIT_S)
+            await self.request_consult(request.priority, request.reason)
+
+        self._start_request = asyncio.ensure_future(later())
+
     async def _stream_to(self, peer_ids: set[str]) -> None:
         """The server names the peers the station streams to: each viewer of a one-to-one
         consult, or the server's relay (the uplink then carries one copy for every viewer)."""
         for gone in set(self.peers) - peer_ids:
-            await self.peers.pop(gone).close()
+            await self._close_peer(self.peers.pop(gone))
         for peer_id in peer_ids - set(self.peers):
             await self._open_peer(peer_id)
 
     async def _open_peer(self, peer_id: str) -> None:
         video = self._relay.subscribe(self.setup.video) if self.setup.video is not None else None
         audio = self._relay.subscribe(self.setup.audio) if self.setup.audio is not None else None
-        profile = self.starting_profile
+        ladder, estimator = start_at(self.start_bps) if self.start_bps is not None else (None, None)
         peer = PeerLink(peer_id, self._ice_servers, video, audio, self._on_control, self.stills,
                         media=self.setup.media, on_failed=lambda link: self._reoffer(link.peer_id),
-                        ladder=Ladder(start=start_rung(profile)) if profile is not None else None,
-                        consult=self.consult_id, recorder=peer_id in self._relays)
+                        ladder=ladder, estimator=estimator, consult=self.consult_id,
+                        recorder=peer_id in self._relays)
         self.peers[peer_id] = peer
         self._offered_at[peer_id] = time.monotonic()
         offer = await peer.offer()
@@ -349,4 +385,12 @@ class Station:
             task.cancel()
         peers, self.peers = self.peers, {}
         for peer in peers.values():
-            await peer.close()
+            await self._close_peer(peer)
+
+    async def _close_peer(self, peer: PeerLink) -> None:
+        """Close a peer link; the rate its call settled at is where the next call starts."""
+        settled = peer.settled_bps()
+        if settled is not None and self.setup.profile is not None:
+            self.start_bps = settled
+            log.info("the call to %s settled at %d bit/s: the next call starts there", peer.peer_id, settled)
+        await peer.close()

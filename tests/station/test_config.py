@@ -12,10 +12,9 @@ import aiohttp
 import pytest
 
 from devices.catalog import start_simulator
-from media.ladder import Ladder
 from signaling.app import hub_key
 from station.config import ConfigError, DeviceConfig, StationConfig, load_config
-from station.linkcheck import AUTO, start_rung
+from station.linkcheck import AUTO
 from station.peer import MediaMode
 from tests.conftest import Server
 from tests.processes import FARLINK, StationProcess, wait_until, write_config
@@ -109,13 +108,6 @@ def test_unreadable_and_malformed_files(tmp_path: Path) -> None:
         load_config(tmp_path / "absent.toml")
     with pytest.raises(ConfigError, match=r"not valid TOML: Unterminated string"):
         load_config(write(tmp_path, 'server = "http://h'))
-
-
-def test_start_rung_follows_the_profile() -> None:
-    default = Ladder().rung.name
-    assert start_rung("lan") == default  # a rich link starts where the ladder always starts
-    thin = start_rung("bgan-field")
-    assert Ladder().by_name(thin).required_bps() <= 24_000 < Ladder().by_name(default).required_bps()
 
 
 def run_farlink(*args: str) -> subprocess.CompletedProcess[str]:
