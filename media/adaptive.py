@@ -9,6 +9,11 @@ and when the rung changes: sets the VP8 and Opus settings, enables or disables t
 sizes the retransmission budget and tells its observers (the peer's
 ``media.rungtrack.RungTrack`` scales resolution and frame rate to ``rung``). ``media.tuning.apply()`` must have been called
 before the peer connection was created.
+
+On a long round trip with loss (``protect_base``) the base video layer is sent twice
+(``media.tuning.duplicate_base_layer``): a lost base-layer packet otherwise freezes the picture
+for a round trip. The copies come out of the rung's video budget: the encoder then gets
+``1 / (1 + BASE_SHARE)`` of it, and what it sends on the wire is still the rung's.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from aiortc.rtcrtpsender import RTCRtpSender
 from devices.errors import LocalError
 from media import tuning
 from media.audio import opus_settings
-from media.encoders import VideoSettings
+from media.encoders import BASE_SHARE, VideoSettings
 from media.estimator import BandwidthEstimator, ReceiverReport
 from media.ladder import RESERVE, RTCP_BPS, RTP_OVERHEAD_BYTES, Ladder, Rung
 from media.pacer import Pacer
@@ -49,6 +54,24 @@ PACER_WAIT_MS = 400.0
 PACE_FACTOR = 2.5
 #: a REMB for the video below this share of the video we send is the receiver seeing overuse
 REMB_OVERUSE = 0.9
+#: the base layer is sent twice from this round trip and smoothed loss on...
+PROTECT_RTT_MS = 400.0
+PROTECT_LOSS = 0.005
+#: ...until the loss falls below this (the smoothed loss swings between reports)
+PROTECT_OFF_LOSS = 0.001
+#: ...and only where the encoder keeps at least this much once the copies are paid for (below
+#: it, qvga8 and qvga5, libvpx drops frames to hold the rate: gaps instead of freezes)
+PROTECT_MIN_ENCODER_BPS = 32_000
+
+
+def protect_base(rung: Rung, rtt_ms: float | None, loss: float, protecting: bool) -> bool:
+    """Whether to send the base layer twice: motion on a long round trip with loss, where the
+    rung's budget allows, with hysteresis on the loss (``protecting``: what was decided last)."""
+    if not rung.has_video or rung.stills or rung.video_bps / (1 + BASE_SHARE) < PROTECT_MIN_ENCODER_BPS:
+        return False
+    if rtt_ms is None or rtt_ms < PROTECT_RTT_MS:
+        return False
+    return loss >= (PROTECT_OFF_LOSS if protecting else PROTECT_LOSS)
 
 
 def remb_bound(remb_bps: int, rung: Rung, video_sent_bps: float, unbounded: int) -> int:
@@ -113,6 +136,7 @@ class AdaptiveController:
         self._silent_since_ms: float | None = None
         self._probed_ms: float | None = None
         self._probe_wait_s = SILENT_PROBE_S
+        self._protecting = False
 
     @property
     def rung(self) -> Rung:
@@ -195,7 +219,7 @@ class AdaptiveController:
         rung = self.ladder.update(self.estimator.target_bps, now_ms, self.estimator.rtt_ms,
                                   climb=self.estimator.rtt_ms is not None)
         rung = self._probe_from_silence(rung, now_ms)
-        if rung != self._applied or self._loss_changed():
+        if rung != self._applied or self._loss_changed() or self._protection_changed():
             self._apply(rung)
         else:
             self._pace(rung)
@@ -235,12 +259,17 @@ class AdaptiveController:
         self._applied = rung
         audio = opus_settings(rung, self.estimator.loss)
         self._loss_bucket = audio.expected_loss if audio else None
+        protect = self._protecting = protect_base(rung, self.estimator.rtt_ms, self.estimator.loss, self._protecting)
         for sender in self._senders():
             state = tuning.state(sender)
             if sender.kind == "video":
                 sender._enabled = rung.has_video
                 if rung.has_video:
-                    state.video = VideoSettings(rung.video_bps, stills=rung.stills)
+                    encoded = rung.video_bps / (1 + BASE_SHARE) if protect else rung.video_bps
+                    state.video = VideoSettings(round(encoded), stills=rung.stills)
+                if protect != state.duplicate_base:
+                    logger.info("base layer sent twice: %s", protect)
+                state.duplicate_base = protect
                 state.retransmit.set_rate(max(MIN_RTX_BPS, RESERVE * rung.video_wire_bps()))
             elif sender.kind == "audio":
                 sender._enabled = audio is not None
@@ -262,6 +291,9 @@ class AdaptiveController:
 
     def _pacers(self) -> list[Pacer]:
         return [p for s in self._senders() if (p := tuning.state(s).pacer) is not None]
+
+    def _protection_changed(self) -> bool:
+        return protect_base(self.rung, self.estimator.rtt_ms, self.estimator.loss, self._protecting) != self._protecting
 
     def _loss_changed(self) -> bool:
         audio = opus_settings(self.rung, self.estimator.loss)
@@ -287,8 +319,12 @@ class AdaptiveController:
                 if stats.type == "outbound-rtp":
                     octets += stats.bytesSent
                     packets += stats.packetsSent
-                    if sender.kind == "video":
-                        video_octets, video_packets = stats.bytesSent, stats.packetsSent
+                    if sender.kind == "video":  # with the base layer's second copies (RTX)
+                        state = tuning.state(sender)
+                        video_octets = stats.bytesSent + state.duplicated_bytes
+                        video_packets = stats.packetsSent + state.duplicated_packets
+                        octets += state.duplicated_bytes
+                        packets += state.duplicated_packets
         self._sent.append((now_ms, octets, packets, video_octets, video_packets))
         while len(self._sent) > 2 and self._sent[1][0] <= now_ms - 1500:
             self._sent.popleft()

@@ -11,9 +11,25 @@ open context is accepted and ignored: measured with PyAV 18 / FFmpeg 8). But lib
 frame as bitrate x the time since the previous frame, taken from the timestamps we pass: so the
 VP8 context keeps the rate it was opened with, and a new rate is reached by stretching the
 encoder's time (``rate / opened rate``); the RTP timestamps keep the capture time. A bitrate
-change therefore costs no rebuild and no keyframe (measured: 64 -> 32 -> 16 -> 64 kbit/s at
-320x240 followed within 25 %, no keyframe). Only a new resolution, the stills mode, or a rate
-beyond ``MAX_STRETCH`` of the opened one reopens the context.
+change therefore costs no rebuild and no keyframe. Only a new resolution, the stills mode, or a
+rate beyond ``MAX_STRETCH`` of the opened one reopens the context. With temporal layers (below)
+libvpx sizes upper-layer frames in bits per frame fixed when the context opens, so a new rate
+at an unchanged frame rate is reached over ~5 s; the ladder's steps change both together and
+are followed within ~2 s (measured at 320x240: 64k@10 -> 36k@8 -> 18k@5 -> 64k@10 fps, each
+within 20 % second by second, no keyframe).
+
+Motion is coded in two temporal layers (libvpx's 2-layer pattern, FFmpeg ``ts_layering_mode=2``):
+every other frame is a base-layer frame (TL0) that references only the previous TL0 frame; the
+frames between (TL1) reference their TL0 frame and are referenced by nothing. With 1 % loss on a
+900 ms round trip a lost packet used to freeze the picture until its retransmission or a
+keyframe came, a round trip later; a lost TL1 frame now costs that one frame, because the VP8
+payload descriptor (RFC 7741) carries what a receiver needs to decode the next TL0 frame without
+it: the picture id, TL0PICIDX (the base frame a frame belongs to), TID and the layer-sync bit Y
+(set on every TL1 frame: it depends on its base frame only). TL0 gets ``BASE_SHARE`` of the rate.
+Error-resilient mode keeps a TL1 frame from changing the entropy context TL0 frames decode with
+(without it a TL0-only decode differs from the full one). FFmpeg picks each frame's layer from
+its own counter (restarted at a forced keyframe); the encoder mirrors that counter, and labels
+any keyframe TL0, to write the descriptor. Stills are keyframes only and stay unlayered.
 """
 
 from __future__ import annotations
@@ -24,7 +40,7 @@ from dataclasses import dataclass
 
 import av
 from aiortc.codecs.base import Encoder
-from aiortc.codecs.vpx import Vp8Encoder, number_of_threads
+from aiortc.codecs.vpx import PACKET_MAX, Vp8Encoder, VpxPayloadDescriptor, number_of_threads
 from av import AudioFrame, AudioResampler, VideoFrame
 from av.frame import Frame
 from av.packet import Packet
@@ -38,6 +54,8 @@ OPUS_RATE = 48_000
 OPUS_PTIMES = (10, 20, 40, 60, 80, 100, 120)
 #: a VP8 context follows rates from 1/8 to 8 times the one it was opened with
 MAX_STRETCH = 8.0
+#: the base temporal layer's share of the video bitrate (WebRTC's split for two layers)
+BASE_SHARE = 0.6
 
 
 @dataclass(frozen=True)
@@ -79,6 +97,8 @@ class TunedVp8Encoder(Vp8Encoder):
         self._built_for: VideoSettings | None = None
         self._last_pts: int | None = None  # capture pts of the previous frame
         self._encoder_pts = 0.0  # the stretched clock libvpx sees
+        self._phase = 0  # FFmpeg's temporal layer counter: the next frame's layer
+        self.tl0picidx = 0  # TL0PICIDX of the last base-layer frame sent
 
     @property
     def target_bitrate(self) -> int:
@@ -109,6 +129,7 @@ class TunedVp8Encoder(Vp8Encoder):
             codec = self.codec = self._open(frame, settings)
             self._built_for = built = settings
             self.rebuilds += 1
+            self._phase = 0
         pts = frame.pts or 0
         if self._last_pts is not None:
             self._encoder_pts += max(1, pts - self._last_pts) * settings.bitrate_bps / built.bitrate_bps
@@ -117,10 +138,21 @@ class TunedVp8Encoder(Vp8Encoder):
         frame.pts = int(self._encoder_pts)
         if force_keyframe or settings.stills:
             frame.pict_type = av.video.frame.PictureType.I
+            self._phase = 0  # FFmpeg restarts its layer pattern at a forced keyframe
+        layer, self._phase = self._phase, (self._phase + 1) % 2
         data = b"".join(bytes(packet) for packet in codec.encode(frame))
-        payloads = self._packetize(data, self.picture_id)
+        if not data:  # dropped by rate control: no picture id, no TL0PICIDX spent
+            return [], timestamp
+        if not data[0] & 0x01:  # a keyframe (libvpx may place one anywhere) is a base frame
+            layer = 0
+        if layer == 0:
+            self.tl0picidx = (self.tl0picidx + 1) % 256
+        descriptor = VpxPayloadDescriptor(
+            partition_start=1, partition_id=0, picture_id=self.picture_id, tl0picidx=self.tl0picidx,
+            tid=(layer, int(layer > 0)),
+        )
         self.picture_id = (self.picture_id + 1) % (1 << 15)
-        return payloads, timestamp
+        return packetize(data, descriptor), timestamp
 
     @staticmethod
     def _open(frame: VideoFrame, settings: VideoSettings) -> VideoCodecContext:
@@ -137,7 +169,7 @@ class TunedVp8Encoder(Vp8Encoder):
         codec.gop_size = 3000
         codec.qmin = 2
         codec.qmax = 63  # thin links need the coarsest quantizers to hold the rate
-        codec.options = {
+        options = {
             "bufsize": str(rate),  # a 1 s rate-control buffer
             "cpu-used": "-6",
             "deadline": "realtime",
@@ -152,8 +184,33 @@ class TunedVp8Encoder(Vp8Encoder):
             # drop a frame rather than blow the buffer (a late frame is worse); a still never
             "drop-threshold": "0" if settings.stills else "30",
         }
+        if not settings.stills:
+            base_kbps = max(1, round(rate * BASE_SHARE / 1000))
+            options["error-resilient"] = "default"
+            options["ts-parameters"] = f"ts_target_bitrate={base_kbps},{max(2, round(rate / 1000))}:ts_layering_mode=2"
+        codec.options = options
         codec.thread_count = number_of_threads(frame.width * frame.height, multiprocessing.cpu_count())
         return codec
+
+
+def packetize(data: bytes, descriptor: VpxPayloadDescriptor) -> list[bytes]:
+    """One VP8 frame in RTP payloads of at most aiortc's ``PACKET_MAX`` bytes, each behind the
+    descriptor (start bit on the first only)."""
+    size = PACKET_MAX - len(bytes(descriptor))  # the same length with or without the start bit
+    payloads = []
+    for pos in range(0, len(data), size):
+        payloads.append(bytes(descriptor) + data[pos : pos + size])
+        descriptor.partition_start = 0
+    return payloads
+
+
+def layer_of(payload: bytes) -> int | None:
+    """The temporal layer a VP8 RTP payload belongs to, None when its descriptor has no TID."""
+    try:
+        descriptor, _ = VpxPayloadDescriptor.parse(payload)
+    except ValueError:
+        return None
+    return None if descriptor.tid is None else descriptor.tid[0]
 
 
 class TunedOpusEncoder(Encoder):

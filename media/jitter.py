@@ -8,6 +8,11 @@ are in, and when the frame at the head stays incomplete past ``deadline_ms`` it 
 frame that can be decoded: frames that reference the lost one are dropped until a keyframe, and
 a picture loss indication (PLI) is asked for, again every ``pli_retry_ms`` while waiting.
 
+With temporal layers (``media.encoders``) an incomplete frame need not stall anything: once the
+next base-layer frame (TID 0, TL0PICIDX one past the last base frame handed out) is complete,
+what is missing before it can only be upper-layer frames, which nothing references; the buffer
+moves on to it at once, with no PLI (counted in ``thinned_frames``).
+
 ``push(packet, now_ms)`` is pure; ``add(packet)`` is the adapter aiortc's ``RTCRtpReceiver``
 calls (one frame per call; the others wait in ``ready`` for the receiver hook to drain).
 """
@@ -36,6 +41,7 @@ class DeadlineJitterBuffer:
         self.window = window
         self.ready: list[JitterFrame] = []
         self.skipped_frames = 0
+        self.thinned_frames = 0
         self._clock = clock
         self._packets: dict[int, tuple[RtpPacket, float]] = {}  # extended seq -> (packet, arrival)
         self._highest: int | None = None
@@ -43,6 +49,7 @@ class DeadlineJitterBuffer:
         self._need_keyframe = True  # a decoder can start only from a keyframe
         self._pli_at_ms: float | None = None
         self._dropped_waiting = 0
+        self._base: int | None = None  # TL0PICIDX of the last base frame handed out
 
     def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
         """aiortc's ``JitterBuffer.add`` contract, on the wall clock."""
@@ -72,6 +79,12 @@ class DeadlineJitterBuffer:
                 self._next = frame_end + 1
                 if frame is not None:
                     frames.append(frame)
+                continue
+            base = self._next_base()
+            if base is not None:
+                self.thinned_frames += 1
+                self._skip_to(base, keyframe_needed=False)
+                self._next = base
                 continue
             if not self._expired(now_ms):
                 break
@@ -129,21 +142,47 @@ class DeadlineJitterBuffer:
             self._dropped_waiting += 1
             return None
         self._need_keyframe = False
+        descriptor = _descriptor(packets[0])
+        if descriptor is None or descriptor.tid is None or descriptor.tl0picidx is None:
+            self._base = None  # not layered: every frame may be a reference
+        elif keyframe or descriptor.tid[0] == 0:
+            self._base = descriptor.tl0picidx
         return JitterFrame(data=b"".join(p._data for p in packets), timestamp=packets[0].timestamp)  # type: ignore[attr-defined]
 
-    def _skip_to(self, start: int) -> bool:
+    def _next_base(self) -> int | None:
+        """The start of the next base frame when it is complete and follows the last base frame
+        handed out (so only upper-layer frames are missing before it); else None."""
+        if self._base is None or self._need_keyframe or self._next is None:
+            return None
+        start: int | None = self._next
+        while (start := self._next_start(after=start)) is not None:
+            descriptor = _descriptor(self._packets[start][0])
+            if descriptor is None or descriptor.tid is None:
+                return None
+            if descriptor.tid[0] == 0:
+                follows = descriptor.tl0picidx == (self._base + 1) % 256
+                return start if follows and self._complete_from(start) is not None else None
+        return None
+
+    def _skip_to(self, start: int, *, keyframe_needed: bool = True) -> bool:
         """Drop everything before ``start``; returns True (a PLI is due) when frames were lost."""
         for seq in [s for s in self._packets if s < start]:
             del self._packets[seq]
+        if not keyframe_needed:
+            return False
         self.skipped_frames += 1
         self._need_keyframe = True
         return True
 
 
+def _descriptor(packet: RtpPacket) -> VpxPayloadDescriptor | None:
+    try:
+        return VpxPayloadDescriptor.parse(packet.payload)[0]
+    except ValueError:
+        return None
+
+
 def _is_start(packet: RtpPacket) -> bool:
     """The first packet of a VP8 frame: start bit set in partition 0."""
-    try:
-        descriptor, _ = VpxPayloadDescriptor.parse(packet.payload)
-    except ValueError:
-        return False
-    return bool(descriptor.partition_start) and descriptor.partition_id == 0
+    descriptor = _descriptor(packet)
+    return descriptor is not None and bool(descriptor.partition_start) and descriptor.partition_id == 0

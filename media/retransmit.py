@@ -69,12 +69,17 @@ class RetransmitPolicy:
         if not self.bucket.take(size_bytes * 8, now_ms):
             self.skipped_budget += 1
             return False
+        self.note_sent(sequence_number, now_ms)
+        self.sent += 1
+        return True
+
+    def note_sent(self, sequence_number: int, now_ms: float) -> None:
+        """A copy went out (also a proactive one, paid for by the rung): a NACK for it within a
+        round trip is not answered again."""
         self._last_sent[sequence_number] = now_ms
         if len(self._last_sent) > 1024:
             for seq in list(self._last_sent)[:512]:
                 del self._last_sent[seq]
-        self.sent += 1
-        return True
 
 
 class NackScheduler:

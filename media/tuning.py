@@ -21,6 +21,15 @@ What it changes, and where:
   at once, and the data channels never pass here. ``_next_encoded_frame`` drops a paced
   sender's frame before the encoder while the pacer holds more than its limit, so a frame
   never queues behind seconds of video (see ``pace``).
+* ``RTCRtpSender._next_encoded_frame``, while ``state(sender).duplicate_base`` is set: the
+  packets of the frame just sent, when it was a base-layer (TL0) frame, go out a second time on
+  the RTX stream before the sender waits for the next capture (``duplicate_base_layer``; right
+  behind the first copy, not in front of the next frame, whose delay it would add to; a paced
+  sender queues them as new video, not first like retransmissions): on a
+  long round trip with random loss a lost TL0 packet is repaired without waiting a round trip
+  for the NACK. The far end drops whichever copy comes second; the media SSRC's loss counts
+  stay true (both aiortc and Chromium count RTX packets on the RTX stream). The controller pays
+  for the copies out of the rung's video budget (``media.adaptive``).
 * ``RTCRtpReceiver`` (video): the jitter buffer becomes ``media.jitter.DeadlineJitterBuffer``
   and NACKs are paced by ``media.retransmit.NackScheduler``.
 * ``aiortc.codecs.CODECS``: the Opus we offer and answer carries ``OPUS_RECEIVE_PARAMETERS``
@@ -64,7 +73,7 @@ from aiortc.rtp import (
     unpack_remb_fci,
 )
 
-from media.encoders import AudioSettings, TunedOpusEncoder, TunedVp8Encoder, VideoSettings
+from media.encoders import AudioSettings, TunedOpusEncoder, TunedVp8Encoder, VideoSettings, layer_of
 from media.estimator import ReceiverReport
 from media.jitter import DeadlineJitterBuffer
 from media.pacer import Pacer
@@ -122,6 +131,13 @@ class SenderState:
         #: set by ``pace``; None: the sender's packets leave as aiortc sends them
         self.pacer: Pacer | None = None
         self._pacing: asyncio.Task[None] | None = None
+        #: send each base-layer packet twice (see duplicate_base_layer)
+        self.duplicate_base = False
+        #: RTP payload bytes and packets of those second copies (RTX, not in aiortc's stats)
+        self.duplicated_bytes = 0
+        self.duplicated_packets = 0
+        self.duplicated_ts: int | None = None  # RTP timestamp of the last frame looked at
+        self.sending_copies = False  # while duplicate_base_layer hands copies to the transport
         self._sr_sent: dict[int, float] = {}  # LSR (middle 32 bits of the NTP time) -> monotonic s
         self._loss_base: tuple[int, int] | None = None  # (highest sequence, cumulative lost) last counted
 
@@ -289,6 +305,8 @@ async def _next_encoded_frame(self: RTCRtpSender, codec: RTCRtpCodecParameters) 
         encoder.settings = settings.video
     elif isinstance(encoder, TunedOpusEncoder):
         encoder.settings = settings.audio
+    if settings.duplicate_base and isinstance(encoder, TunedVp8Encoder):
+        await duplicate_base_layer(self, settings)  # the frame just sent, before the next capture
     return await _originals["next_encoded_frame"](self, codec)
 
 
@@ -319,9 +337,31 @@ async def _dtls_send_rtp(self: RTCDtlsTransport, data: bytes) -> None:
     if paced and self.state == "connected" and len(data) >= 12 and not is_rtcp(data):
         stream = paced.get(int.from_bytes(data[8:12], "big"))
         if stream is not None:
-            stream[0].send_paced(self, data, retransmission=stream[1])
+            tuned, rtx = stream  # base-layer copies queue as new video, not ahead of it
+            tuned.send_paced(self, data, retransmission=rtx and not tuned.sending_copies)
             return
     await _originals["dtls_send_rtp"](self, data)
+
+
+async def duplicate_base_layer(sender: RTCRtpSender, tuned: SenderState) -> None:
+    """Send the packets of the last frame sent once more on RTX when it was a base-layer frame."""
+    history: dict[int, RtpPacket] = getattr(sender, "_RTCRtpSender__rtp_history")
+    newest_ts: int = getattr(sender, "_RTCRtpSender__rtp_timestamp")
+    if newest_ts == tuned.duplicated_ts:
+        return
+    tuned.duplicated_ts = newest_ts
+    now_ms = time.monotonic() * 1000
+    for packet in sorted((p for p in history.values() if p.timestamp == newest_ts), key=lambda p: p.sequence_number):
+        if layer_of(packet.payload) != 0:
+            return
+        tuned.retransmit.note_sent(packet.sequence_number, now_ms)
+        tuned.duplicated_bytes += len(packet.payload)
+        tuned.duplicated_packets += 1
+        tuned.sending_copies = True
+        try:
+            await sender._retransmit(packet.sequence_number)
+        finally:
+            tuned.sending_copies = False
 
 
 async def _sender_send_rtcp(self: RTCRtpSender, packets: list[AnyRtcpPacket]) -> None:

@@ -51,12 +51,12 @@ def test_complete_frames_come_out_at_once_and_decode() -> None:
     assert decoded == 12  # the last frame too: its marker completes it, no need to wait for more
 
 
-def test_a_permanently_lost_packet_stalls_for_the_deadline_only() -> None:
-    packets = list(rtp_stream(60))
-    lost = next(p for i, p in packets if i == 5 and not p.marker)  # mid-frame, never retransmitted
+def deliver(packets: list[tuple[int, RtpPacket]], lost: RtpPacket) -> tuple[list[int], int, DeadlineJitterBuffer]:
+    """Feed ``packets`` but ``lost`` at 10 fps: (timestamps handed out, PLIs asked for, buffer);
+    everything handed out must decode."""
     buffer = DeadlineJitterBuffer(deadline_ms=500)
     decoder = Vp8Decoder()
-    out: list[tuple[int, int]] = []  # (arrival frame index, rtp timestamp)
+    out: list[int] = []
     plis = 0
     for index, packet in packets:
         if packet is lost:
@@ -65,14 +65,31 @@ def test_a_permanently_lost_packet_stalls_for_the_deadline_only() -> None:
         plis += pli
         for frame in frames:
             assert decoder.decode(frame)  # everything handed out is decodable
-            out.append((index, frame.timestamp))
-    delivered = {ts for _, ts in out}
+            out.append(frame.timestamp)
+    return out, plis, buffer
+
+
+def test_a_permanently_lost_base_layer_packet_stalls_for_the_deadline_only() -> None:
+    packets = list(rtp_stream(60))
+    # frame 4 is a base-layer (TL0) frame: every later frame up to the keyframe depends on it
+    lost = next(p for i, p in packets if i == 4 and not p.marker)  # mid-frame, never retransmitted
+    out, plis, _ = deliver(packets, lost)
+    delivered = set(out)
     timestamps = sorted({p.timestamp for _, p in packets})
-    assert timestamps[4] in delivered and timestamps[5] not in delivered
+    assert timestamps[3] in delivered and timestamps[4] not in delivered
     assert plis >= 1  # a keyframe was asked for
     assert timestamps[40] in delivered and timestamps[-1] in delivered  # from the keyframe on
-    # frames 6..39 reference the lost one: dropped, not shown corrupted
-    assert not delivered & set(timestamps[6:40])
+    # frames 5..39 reference the lost one: dropped, not shown corrupted
+    assert not delivered & set(timestamps[5:40])
+
+
+def test_a_lost_upper_layer_packet_costs_its_frame_only_and_no_wait() -> None:
+    packets = list(rtp_stream(60))
+    lost = next(p for i, p in packets if i == 5 and not p.marker)  # frame 5: TL1, nothing references it
+    out, plis, buffer = deliver(packets, lost)
+    timestamps = sorted({p.timestamp for _, p in packets})
+    assert out == timestamps[:5] + timestamps[6:]  # in order, only frame 5 missing
+    assert plis == 0 and buffer.thinned_frames == 1 and buffer.skipped_frames == 0
 
 
 def test_aiortcs_buffer_stalls_on_the_same_stream() -> None:
@@ -103,7 +120,7 @@ def test_the_first_frame_handed_out_is_a_keyframe() -> None:
 
 def test_late_retransmission_inside_the_deadline_fills_the_hole() -> None:
     packets = list(rtp_stream(20))
-    hole = next(p for i, p in packets if i == 5 and not p.marker)
+    hole = next(p for i, p in packets if i == 4 and not p.marker)  # a base-layer frame's
     buffer = DeadlineJitterBuffer(deadline_ms=1000)
     out = []
     for index, packet in packets:
@@ -111,7 +128,7 @@ def test_late_retransmission_inside_the_deadline_fills_the_hole() -> None:
             continue
         out += buffer.push(packet, now_ms=index * 100)[1]
         if index == 9:
-            out += buffer.push(hole, now_ms=index * 100)[1]  # the NACKed copy, 400 ms late
+            out += buffer.push(hole, now_ms=index * 100)[1]  # the NACKed copy, 500 ms late
     assert len(out) == 20
 
 

@@ -13,13 +13,15 @@ import pytest
 from aioice import ice, stun
 from aiortc import RTCPeerConnection
 from aiortc.codecs import get_encoder as stock_get_encoder
+from aiortc.codecs import CODECS
 from aiortc.codecs.opus import OpusDecoder
+from aiortc.codecs.vpx import VpxPayloadDescriptor
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.rtcrtpsender import RTCRtpSender
 from aiortc.rtp import RTCP_RTPFB_NACK, RtcpReceiverInfo, RtcpRtpfbPacket, RtpPacket
 
 from media import tuning
-from media.encoders import AudioSettings, TunedOpusEncoder, TunedVp8Encoder, VideoSettings
+from media.encoders import AudioSettings, TunedOpusEncoder, TunedVp8Encoder, VideoSettings, layer_of
 from media.retransmit import NackScheduler
 from media.tuning import PacedNackGenerator, TuningConfig
 from tests.media.peers import AudioStreamTrack, MovingTrack, connected_pair, offline_peer
@@ -46,9 +48,11 @@ def tone(seconds: float, chunk: int = 960, amplitude: int = 6000) -> Iterator[av
         yield frame
 
 
+VP8_PAYLOAD_TYPES = {c.payloadType for c in CODECS["video"] if c.mimeType.lower() == "video/vp8"}
+
+
 def is_keyframe(payloads: list[bytes]) -> bool:
-    descriptor_length = 4  # S/PID octet, X octet, 15-bit picture id
-    return not payloads[0][descriptor_length] & 0x01
+    return not VpxPayloadDescriptor.parse(payloads[0])[1][0] & 0x01
 
 
 # --- encoders -------------------------------------------------------------------------------
@@ -63,30 +67,79 @@ def test_vp8_holds_rates_far_below_aiortcs_floor(bitrate: int, fps: int) -> None
 
 
 def test_vp8_rate_follows_the_controller_without_rebuild_or_keyframe() -> None:
+    # The ladder's QVGA steps: each rung change moves the rate and the frame rate together
+    # (libvpx sizes upper-layer frames in bits per frame, fixed when the context opens).
+    steps = [(64_000, 10), (36_000, 8), (18_000, 5), (64_000, 10)]
     encoder = TunedVp8Encoder(VideoSettings(64_000))
-    frames = video_frames(300, 10)
-    first = [encoder.encode(next(frames)) for _ in range(100)]
+    track = MovingTrack((320, 240), 10)
+    pts = 0
+
+    def encode(fps: int) -> tuple[list[bytes], int]:
+        nonlocal pts
+        track._count += 1
+        frame = av.VideoFrame.from_ndarray(track.draw(), format="bgr24")
+        frame.pts, frame.time_base = pts, fractions.Fraction(1, 90_000)
+        pts += 90_000 // fps
+        return encoder.encode(frame)
+
+    first = [encode(10) for _ in range(100)]
     encoder.target_bitrate = 900_000  # what aiortc does on every REMB: ignored
-    rates = {}
-    for bitrate in (32_000, 16_000, 64_000):
+    rates = []
+    for bitrate, fps in steps[1:]:
         encoder.settings = VideoSettings(bitrate)
-        encoded = [encoder.encode(next(frames)) for _ in range(60)]
+        encoded = [encode(fps) for _ in range(6 * fps)]
         assert not any(is_keyframe(payloads) for payloads, _ in encoded if payloads)
-        rates[bitrate] = sum(len(p) for payloads, _ in encoded[10:] for p in payloads) * 8 / 5
+        rates.append((bitrate, sum(len(p) for payloads, _ in encoded[fps:] for p in payloads) * 8 / 5))
     assert encoder.rebuilds == 1
-    for bitrate, measured in rates.items():
+    for bitrate, measured in rates:
         assert 0.6 * bitrate < measured < 1.35 * bitrate, rates
     # RTP timestamps stay on the capture clock whatever the encoder's clock does.
     assert [t for _, t in first[:3]] == [0, 9000, 18000]
     # A new size needs a new context, and a keyframe.
     bigger = next(video_frames(1, 10, size=(640, 480)))
-    bigger.pts = 400 * 9000
+    bigger.pts = pts
     assert is_keyframe(encoder.encode(bigger)[0]) and encoder.rebuilds == 2
 
 
 def test_vp8_stills_are_each_a_keyframe() -> None:
     encoder = TunedVp8Encoder(VideoSettings(2_000, stills=True))
-    assert all(is_keyframe(encoder.encode(f)[0]) for f in video_frames(4, 0.1))
+    encoded = [encoder.encode(f)[0] for f in video_frames(4, 0.1)]
+    assert all(is_keyframe(payloads) for payloads in encoded)
+    assert all(VpxPayloadDescriptor.parse(p[0])[0].tid == (0, 0) for p in encoded)
+
+
+def test_vp8_motion_is_two_temporal_layers_that_a_receiver_can_thin() -> None:
+    encoder = TunedVp8Encoder(VideoSettings(64_000))
+    frames: list[tuple[VpxPayloadDescriptor, bytes]] = []
+    for i, frame in enumerate(video_frames(41, 10)):
+        payloads, _ = encoder.encode(frame, force_keyframe=i == 21)  # a PLI on an odd frame
+        parsed = [VpxPayloadDescriptor.parse(p) for p in payloads]
+        assert parsed and all(d.tid == parsed[0][0].tid for d, _ in parsed)
+        assert [d.partition_start for d, _ in parsed] == [1] + [0] * (len(parsed) - 1)
+        frames.append((parsed[0][0], b"".join(data for _, data in parsed)))
+    descriptors = [d for d, _ in frames]
+    layers = [d.tid[0] for d in descriptors]  # type: ignore[index]
+    assert layers == [0, 1] * 10 + [0] + [0, 1] * 10  # the keyframe restarts the pattern
+    assert [is_keyframe([bytes(d) + data]) for d, data in frames].count(True) == 2
+    assert all(d.tid == (1, 1) for d in descriptors if d.tid[0] == 1)  # type: ignore[index]
+    ids = [d.picture_id for d in descriptors]
+    assert ids == [(ids[0] + i) % (1 << 15) for i in range(len(ids))]
+    base = [d.tl0picidx for d in descriptors if d.tid[0] == 0]  # type: ignore[index]
+    assert base == [(base[0] + i) % 256 for i in range(len(base))]
+    # each TL1 frame names the base frame before it
+    pairs = zip(descriptors, descriptors[1:])
+    assert all(d.tl0picidx == prev.tl0picidx for prev, d in pairs if d.tid[0] == 1)  # type: ignore[index]
+
+    def decode(selected: list[tuple[int, bytes]]) -> dict[int, np.ndarray]:
+        decoder = av.CodecContext.create("libvpx", "r")
+        decoded = ((i, f) for i, data in selected for f in decoder.decode(av.Packet(data)))  # type: ignore[attr-defined]
+        return {i: f.to_ndarray() for i, f in decoded}
+
+    everything = decode([(i, data) for i, (_, data) in enumerate(frames)])
+    base_only = decode([(i, data) for i, (_, data) in enumerate(frames) if layers[i] == 0])
+    assert len(everything) == 41 and len(base_only) == 21
+    # TL1 frames change nothing a TL0 frame decodes from: the same pictures without them
+    assert all(np.array_equal(picture, everything[i]) for i, picture in base_only.items())
 
 
 def test_opus_at_a_chosen_rate_and_packet_time_decodes() -> None:
@@ -208,6 +261,75 @@ async def test_nacks_are_answered_within_the_budget_and_not_twice(
     await video._handle_rtcp_packet(nack)
     assert policy.skipped_repeat == sent  # the ones just resent are not resent again
     assert policy.sent > sent  # the ones the budget refused go now
+
+
+async def test_a_receiver_that_loses_every_upper_layer_packet_keeps_decoding(tuned: None) -> None:
+    sender_pc, receiver_pc = await connected_pair(MovingTrack((320, 240), 10))
+    tuning.state(sender_pc.getSenders()[0]).video = VideoSettings(64_000)
+    receiver = receiver_pc.getReceivers()[0]
+    deliver = receiver._handle_rtp_packet
+    dropped: list[int] = []
+
+    async def lossy(packet: RtpPacket, arrival_time_ms: int) -> None:
+        if packet.payload_type in VP8_PAYLOAD_TYPES and layer_of(packet.payload) == 1:
+            dropped.append(packet.sequence_number)  # every TL1 frame lost (and its retransmissions)
+            return
+        await deliver(packet, arrival_time_ms)
+
+    receiver._handle_rtp_packet = lossy  # type: ignore[method-assign]
+    received: list[av.VideoFrame] = []
+    try:
+        while not received:  # connecting, then the first keyframe
+            received.append(await asyncio.wait_for(receiver.track.recv(), 10))
+        start = len(received)
+        for _ in range(20):  # 4 s at 10 fps: ~20 base-layer frames
+            received.append(await asyncio.wait_for(receiver.track.recv(), 2))
+    finally:
+        await sender_pc.close()
+        await receiver_pc.close()
+    buffer = getattr(receiver, "_RTCRtpReceiver__jitter_buffer")
+    assert len(received) - start == 20 and len(dropped) >= 15
+    assert buffer.skipped_frames == 0 and buffer.thinned_frames >= 15  # no deadline waits, no PLI
+
+
+async def test_base_layer_packets_go_twice_on_rtx_and_upper_layer_ones_once(tuned: None) -> None:
+    sender_pc, receiver_pc = await connected_pair(MovingTrack((320, 240), 10))
+    sender = sender_pc.getSenders()[0]
+    state = tuning.state(sender)
+    state.video, state.duplicate_base = VideoSettings(64_000), True
+    receiver = receiver_pc.getReceivers()[0]
+    deliver = receiver._handle_rtp_packet
+    media: dict[int, bytes] = {}  # seq -> payload
+    copies: list[tuple[int, bytes]] = []  # (original seq, payload) from RTX
+
+    async def record(packet: RtpPacket, arrival_time_ms: int) -> None:
+        if packet.payload_type in VP8_PAYLOAD_TYPES:
+            media[packet.sequence_number] = packet.payload
+        elif packet.ssrc == sender._rtx_ssrc:
+            copies.append((int.from_bytes(packet.payload[:2], "big"), packet.payload[2:]))
+        await deliver(packet, arrival_time_ms)
+
+    receiver._handle_rtp_packet = record  # type: ignore[method-assign]
+    received = []
+    try:
+        while len(received) < 20:
+            received.append(await asyncio.wait_for(receiver.track.recv(), 10))
+        # a NACK for a packet that went twice, within a (satellite) round trip: not a third time
+        state.retransmit.rtt_ms = 5_000
+        latest = max(seq for seq, _ in copies)
+        nack = RtcpRtpfbPacket(fmt=RTCP_RTPFB_NACK, ssrc=1, media_ssrc=sender._ssrc, lost=[latest])
+        await sender._handle_rtcp_packet(nack)
+        assert state.retransmit.skipped_repeat == 1 and state.retransmit.sent == 0
+    finally:
+        await sender_pc.close()
+        await receiver_pc.close()
+    assert copies and len(copies) == state.duplicated_packets
+    assert all(media.get(seq) == payload for seq, payload in copies)  # exact copies of sent packets
+    copied = {seq for seq, _ in copies}
+    base = {seq for seq, payload in media.items() if layer_of(payload) == 0}
+    upper = {seq for seq, payload in media.items() if layer_of(payload) == 1}
+    assert copied <= base and upper and not copied & upper
+    assert len(copied) >= len(base) - 4  # all but the last base frames (sent when the next one is due)
 
 
 # --- receiver NACK pacing -------------------------------------------------------------------
