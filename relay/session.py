@@ -61,7 +61,7 @@ VITALS_HZ = 5.0
 #: signal the estimator reads also grows when the relay's own CPU is saturated (measured: on a
 #: loaded 2-core host every viewer fell to the "vitals" rung on loopback): a small moving picture
 #: beats none, and the smaller rung is also what frees that CPU.
-VIEWER_FLOOR = "qvga5"
+VIEWER_FLOOR = "qvga6"
 VIEWER_RUNGS = RUNGS[: [r.name for r in RUNGS].index(VIEWER_FLOOR) + 1]
 VIEWERS = frozenset({"specialist", "observer", "admin"})
 SPEAKERS = frozenset({"specialist", "admin"})

@@ -81,7 +81,7 @@ def test_a_consult_survives_bgan64_with_vitals_and_small_video(tmp_path: Path, t
     assert doctor.frames >= 10, f"only {doctor.frames} frames decoded over {CONSULT_S} s"
     assert set(doctor.frame_sizes[-5:]) == {(320, 240)}, doctor.frame_sizes[-5:]
     assert any(end_ms - stamp < RECENT_S * 1000 for stamp in doctor.frame_times[-5:]), "video stopped"
-    # The station told the specialist which rung it chose: a QVGA one. (qvga5, motion, is the
+    # The station told the specialist which rung it chose: a QVGA one. (qvga6, motion, is the
     # target on this link; on a loaded host the station often settles on stills, a miss the
     # benchmark table shows: docs/benchmarks.md.)
     rungs = [m["rung"] for m in doctor.control if m.get("type") == "link"]

@@ -82,11 +82,11 @@ def test_the_controller_needs_tuning_first() -> None:
 
 async def test_the_rung_drives_encoders_track_and_status(peers: tuple[RTCPeerConnection, RungTrack]) -> None:
     pc, track = peers
-    controller = AdaptiveController(pc, Ladder(start="qvga5"), interval_s=0.2)
+    controller = AdaptiveController(pc, Ladder(start="qvga6"), interval_s=0.2)
     seen: list[Rung] = []
     controller.add_observer(track.follow)
     controller.add_observer(seen.append)
-    assert track.rung is not None and track.rung.name == "qvga5"  # told at once
+    assert track.rung is not None and track.rung.name == "qvga6"  # told at once
     video = by_kind(pc, "video")
     for _ in range(40):
         await controller.poll()
@@ -100,7 +100,7 @@ async def test_the_rung_drives_encoders_track_and_status(peers: tuple[RTCPeerCon
     status = controller.status()
     assert status["rung"] == controller.rung.name and status["rtt_ms"] is not None
     assert set(status) >= {"target_kbps", "pace_kbps", "rung", "rtt_ms", "loss"}
-    assert seen[0].name == "qvga5"
+    assert seen[0].name == "qvga6"
     pacer = tuning.state(video).pacer  # the video leaves at the rate the controller sets
     assert pacer is not None and pacer.rate_bps == pacing_bps(controller.rung, controller.estimator.target_bps)
     assert pacer.limit_ms == 1000 / controller.rung.fps + PACER_WAIT_MS
@@ -108,13 +108,13 @@ async def test_the_rung_drives_encoders_track_and_status(peers: tuple[RTCPeerCon
 
 
 def test_video_is_paced_to_what_the_target_leaves_it_within_the_rungs_bounds() -> None:
-    qvga5, stills, vga30 = RUNGS_BY_NAME["qvga5"], RUNGS_BY_NAME["stills"], RUNGS_BY_NAME["vga30"]
-    beside = qvga5.wire_bps() - qvga5.video_wire_bps()  # audio, vitals, RTCP
-    # bgan-64 on qvga5: video gets what the target leaves, so that the sum stays under it
-    assert pacing_bps(qvga5, 57_000) == pytest.approx(57_000 - beside)
+    qvga6, stills, vga30 = RUNGS_BY_NAME["qvga6"], RUNGS_BY_NAME["stills"], RUNGS_BY_NAME["vga30"]
+    beside = qvga6.wire_bps() - qvga6.video_wire_bps()  # audio, vitals, RTCP
+    # bgan-64 on qvga6: video gets what the target leaves, so that the sum stays under it
+    assert pacing_bps(qvga6, 57_000) == pytest.approx(57_000 - beside)
     # a target that fell below the rung (before the ladder steps down): the encoder's rate,
     # else frames would queue without bound
-    assert pacing_bps(qvga5, 20_000) == qvga5.video_wire_bps()
+    assert pacing_bps(qvga6, 20_000) == qvga6.video_wire_bps()
     # a target far above the rung says nothing about the link (stills on a thin link, a LAN):
     # at most PACE_FACTOR times the rung's video, enough for a keyframe within a few frames
     assert pacing_bps(stills, 42_000) == pytest.approx(PACE_FACTOR * stills.video_wire_bps())
@@ -125,7 +125,7 @@ def test_video_is_paced_to_what_the_target_leaves_it_within_the_rungs_bounds() -
 async def test_persistent_loss_steps_the_rung_down(pair: tuple[RTCPeerConnection, RTCPeerConnection, RungTrack]) -> None:
     pc, receiver_pc, _ = pair
     await silence_receiver_reports(receiver_pc)
-    controller = AdaptiveController(pc, Ladder(start="vga10"))
+    controller = AdaptiveController(pc, Ladder(start="vga12"))
     seen: list[Rung] = []
     controller.add_observer(seen.append)
     video = by_kind(pc, "video")
@@ -136,13 +136,13 @@ async def test_persistent_loss_steps_the_rung_down(pair: tuple[RTCPeerConnection
         await controller.poll()
         await asyncio.sleep(0.2)
     names = [r.name for r in controller.ladder.rungs]
-    assert names.index(controller.rung.name) > names.index("vga10")
+    assert names.index(controller.rung.name) > names.index("vga12")
     assert seen[-1] == controller.rung
     assert controller.status()["trend"] in ("decrease", "hold")
 
 
 def test_a_remb_bounds_the_video_only_below_what_is_sent() -> None:
-    rung = RUNGS_BY_NAME["vga10"]
+    rung = RUNGS_BY_NAME["vga12"]
     sent = 100_000.0  # the encoder sends less than the rung's rate on a simple picture
     # A receiver's estimate at or a little above the video sent (it follows an app-limited stream
     # up): no bound, else the ladder could never climb to a rung that needs twice the video.
@@ -157,7 +157,7 @@ def test_a_remb_bounds_the_video_only_below_what_is_sent() -> None:
 async def test_a_low_remb_reaches_the_estimator_as_a_bound(peers: tuple[RTCPeerConnection, RungTrack]) -> None:
     pc, _ = peers
     video = by_kind(pc, "video")
-    controller = AdaptiveController(pc, Ladder(start="vga10"))
+    controller = AdaptiveController(pc, Ladder(start="vga12"))
     fci = pack_remb_fci(5_000, [video._ssrc])  # far below anything the video sends
     await video._handle_rtcp_packet(RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=1234, media_ssrc=0, fci=fci))
     await controller.poll()

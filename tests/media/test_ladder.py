@@ -20,8 +20,8 @@ def test_audio_overhead_matches_the_measured_wire_rate() -> None:
     [
         (10_000_000, "vga30"),
         (1_000_000 * 0.85, "vga25"),  # vsat-geo: the estimator holds ~0.85-0.95 of the link
-        (256_000 * 0.85, "vga10"),
-        (64_000 * 0.85, "qvga5"),
+        (256_000 * 0.85, "vga12"),
+        (64_000 * 0.85, "qvga6"),
         (24_000 * 0.9, "stills"),
         (12_000, "vitals"),
     ],
@@ -32,9 +32,10 @@ def test_the_designed_links_get_their_rungs(link_bps: float, expected: str) -> N
 
 def test_rungs_meet_the_benchmark_floors() -> None:
     ladder = Ladder(top="hd30")
-    vga10, qvga5, stills = (ladder.by_name(n) for n in ("vga10", "qvga5", "stills"))
-    assert (vga10.width, vga10.height, vga10.fps) == (640, 480, 10) and vga10.audio_bps >= 16_000
-    assert (qvga5.width, qvga5.height, qvga5.fps) >= (320, 240, 5) and qvga5.audio_bps >= 8_000
+    vga12, qvga6, stills = (ladder.by_name(n) for n in ("vga12", "qvga6", "stills"))
+    # above the targets by more than the link's loss (bgan: 1 %), which takes its share of both
+    assert (vga12.width, vga12.height) == (640, 480) and vga12.fps * 0.99 > 10 and vga12.audio_bps * 0.99 > 16_000
+    assert (qvga6.width, qvga6.height) == (320, 240) and qvga6.fps * 0.99 > 5 and qvga6.audio_bps * 0.99 > 8_000
     assert stills.stills and 1 / stills.fps <= 15 and stills.has_audio
     assert not ladder.rungs[-1].has_video and not ladder.rungs[-1].has_audio
     costs = [r.required_bps() for r in ladder.rungs]
@@ -43,26 +44,26 @@ def test_rungs_meet_the_benchmark_floors() -> None:
 
 def test_down_is_immediate_and_skips_rungs() -> None:
     ladder = Ladder(start="vga25")
-    assert ladder.update(60_000, now_ms=0).name == "qvga5"
+    assert ladder.update(60_000, now_ms=0).name == "qvga6"
 
 
 def test_down_has_a_small_margin_for_the_estimators_backoff() -> None:
-    ladder = Ladder(start="qvga5")
+    ladder = Ladder(start="qvga6")
     required = ladder.rung.required_bps()
-    assert ladder.update(required * 0.95, 0).name == "qvga5"
+    assert ladder.update(required * 0.95, 0).name == "qvga6"
     assert ladder.update(required * 0.90, 1_000).name == "stills"
 
 
 def test_up_needs_sustained_headroom() -> None:
-    ladder = Ladder(start="qvga5")
+    ladder = Ladder(start="qvga6")
     enough = ladder.by_name("qvga8").required_bps() * 1.15
-    assert ladder.update(enough, 0).name == "qvga5"
-    assert ladder.update(enough, 2_900).name == "qvga5"  # not yet sustained
+    assert ladder.update(enough, 0).name == "qvga6"
+    assert ladder.update(enough, 2_900).name == "qvga6"  # not yet sustained
     assert ladder.update(enough, 3_000).name == "qvga8"
 
 
 def test_up_jumps_to_what_the_headroom_allows_then_settles() -> None:
-    ladder = Ladder(start="qvga5")
+    ladder = Ladder(start="qvga6")
     plenty = 2_000_000
     ladder.update(plenty, 0)
     assert ladder.update(plenty, 3_000).name == "vga30"
@@ -73,26 +74,26 @@ def test_up_jumps_to_what_the_headroom_allows_then_settles() -> None:
 
 
 def test_headroom_must_be_continuous() -> None:
-    ladder = Ladder(start="qvga5")
+    ladder = Ladder(start="qvga6")
     above = ladder.by_name("qvga8").required_bps() * 1.2
     ladder.update(above, 0)
-    ladder.update(ladder.by_name("qvga5").required_bps() * 1.05, 2_000)  # fits, but no headroom
+    ladder.update(ladder.by_name("qvga6").required_bps() * 1.05, 2_000)  # fits, but no headroom
     ladder.update(above, 3_000)
-    assert ladder.update(above, 5_900).name == "qvga5"
+    assert ladder.update(above, 5_900).name == "qvga6"
     assert ladder.update(above, 6_000).name == "qvga8"
 
 
 def test_long_round_trips_wait_longer_to_go_up() -> None:
-    ladder = Ladder(start="qvga5")
+    ladder = Ladder(start="qvga6")
     ladder.update(1_000_000, 0, rtt_ms=1500)
-    assert ladder.update(1_000_000, 5_900, rtt_ms=1500).name == "qvga5"
+    assert ladder.update(1_000_000, 5_900, rtt_ms=1500).name == "qvga6"
     assert ladder.update(1_000_000, 6_000, rtt_ms=1500).name == "vga25"
 
 
 def test_a_ladder_cut_short_stays_on_its_last_rung() -> None:
-    ladder = Ladder(RUNGS[:8], start="qvga5")  # down to qvga5, as the relay gives its viewers
-    assert ladder.update(1_000, now_ms=0).name == "qvga5"
-    assert ladder.update(1_000, now_ms=500).name == "qvga5"
+    ladder = Ladder(RUNGS[:8], start="qvga6")  # down to qvga6, as the relay gives its viewers
+    assert ladder.update(1_000, now_ms=0).name == "qvga6"
+    assert ladder.update(1_000, now_ms=500).name == "qvga6"
 
 
 def test_unknown_rung_is_a_local_error() -> None:
@@ -109,21 +110,21 @@ def test_force_overrides_and_restarts_hysteresis() -> None:
 
 def test_a_single_loss_burst_changes_no_rung() -> None:
     estimator = BandwidthEstimator(EstimatorConfig(max_bps=250_000))
-    ladder = Ladder(start="vga10")
+    ladder = Ladder(start="vga12")
     now, rungs = 0.0, []
     for fraction in [0.0] * 20 + [0.4] + [0.0] * 10:
         now += 1000
         estimator.on_report(ReceiverReport(fraction, 800, now - 800), ladder.rung.wire_bps(), now)
         rungs.append(ladder.update(estimator.target_bps, now, estimator.rtt_ms).name)
-    assert set(rungs) == {"vga10"}
+    assert set(rungs) == {"vga12"}
 
 
 @pytest.mark.parametrize(
     ("capacity", "rtt", "queue", "loss", "floor"),
     [
         (1_000_000, 600, 500, 0.005, "vga25"),
-        (256_000, 800, 1000, 0.01, "vga10"),
-        (64_000, 900, 1500, 0.01, "qvga5"),
+        (256_000, 800, 1000, 0.01, "vga12"),
+        (64_000, 900, 1500, 0.01, "qvga6"),
         (24_000, 1500, 2000, 0.02, "stills"),
     ],
 )
@@ -188,4 +189,4 @@ def test_no_climbing_on_a_guess_but_stepping_down_still_works() -> None:
     plenty = ladder.by_name("vga30").required_bps() * 2
     for now in range(0, 20_000, 500):
         assert ladder.update(plenty, now, climb=False).name == "qvga10"
-    assert ladder.update(ladder.by_name("qvga5").required_bps(), 20_000, climb=False).name == "qvga5"
+    assert ladder.update(ladder.by_name("qvga6").required_bps(), 20_000, climb=False).name == "qvga6"

@@ -51,7 +51,7 @@ async def test_frames_are_scaled_to_the_rung_and_decimated_to_its_rate() -> None
 async def test_a_rung_above_the_source_passes_it_unscaled_and_keeps_the_aspect_ratio() -> None:
     track = RungTrack(Camera(size=(320, 240)), LADDER.by_name("vga30"))
     assert {(f.width, f.height) for f in await take(track, 5)} == {(320, 240)}
-    wide = RungTrack(Camera(size=(1280, 720)), LADDER.by_name("vga10"))
+    wide = RungTrack(Camera(size=(1280, 720)), LADDER.by_name("vga12"))
     frame = (await take(wide, 1))[0]
     assert (frame.width, frame.height) == (640, 360)
 
@@ -74,6 +74,6 @@ async def test_without_video_the_source_is_still_drained() -> None:
     while camera.sent <= 30:
         await asyncio.sleep(0)
     assert not pending.done()  # frames read and dropped, none handed out
-    track.follow(LADDER.by_name("qvga5"))
+    track.follow(LADDER.by_name("qvga6"))
     frame = await asyncio.wait_for(pending, 1)
     assert (frame.width, frame.height) == (320, 240)

@@ -55,6 +55,6 @@ def _description(offer: dict[str, str]) -> dict[str, str]:
     return {"sdp": offer["sdp"], "type": offer["kind"]}
 
 
-@pytest.mark.parametrize(("rung", "low", "high"), [("qvga5", 13, 15), ("stills", 5, 7)])
+@pytest.mark.parametrize(("rung", "low", "high"), [("qvga6", 13, 15), ("stills", 5, 7)])
 async def test_vitals_go_at_the_rungs_rate(tuned: None, rung: str, low: int, high: int) -> None:
     assert low <= await vitals_messages(rung, 3.0) <= high
