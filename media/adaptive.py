@@ -60,7 +60,7 @@ PROTECT_LOSS = 0.005
 #: ...until the loss falls below this (the smoothed loss swings between reports)
 PROTECT_OFF_LOSS = 0.001
 #: ...and only where the encoder keeps at least this much once the copies are paid for (below
-#: it, qvga8 and qvga5, libvpx drops frames to hold the rate: gaps instead of freezes)
+#: it, qvga8 and qvga6, libvpx drops frames to hold the rate: gaps instead of freezes)
 PROTECT_MIN_ENCODER_BPS = 32_000
 
 

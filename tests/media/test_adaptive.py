@@ -206,29 +206,29 @@ async def test_a_rung_without_media_probes_the_next_one_up_with_backoff(
 
 
 def test_the_base_layer_is_protected_on_long_lossy_round_trips_only() -> None:
-    vga10, stills = RUNGS_BY_NAME["vga10"], RUNGS_BY_NAME["stills"]
-    assert protect_base(vga10, 800, 0.01, protecting=False)
-    assert not protect_base(vga10, 100, 0.05, protecting=False)  # a NACK repairs it in time
-    assert not protect_base(vga10, 800, 0.0, protecting=False)
-    assert not protect_base(vga10, None, 0.01, protecting=False)
+    vga12, stills = RUNGS_BY_NAME["vga12"], RUNGS_BY_NAME["stills"]
+    assert protect_base(vga12, 800, 0.01, protecting=False)
+    assert not protect_base(vga12, 100, 0.05, protecting=False)  # a NACK repairs it in time
+    assert not protect_base(vga12, 800, 0.0, protecting=False)
+    assert not protect_base(vga12, None, 0.01, protecting=False)
     assert not protect_base(stills, 800, 0.05, protecting=False)  # keyframes: nothing depends on them
     assert protect_base(RUNGS_BY_NAME["qvga10"], 800, 0.01, protecting=False)
-    assert not protect_base(RUNGS_BY_NAME["qvga5"], 800, 0.01, protecting=False)  # too thin to pay for copies
+    assert not protect_base(RUNGS_BY_NAME["qvga6"], 800, 0.01, protecting=False)  # too thin to pay for copies
     # hysteresis: the smoothed loss swings between reports
-    assert not protect_base(vga10, 800, 0.003, protecting=False)
-    assert protect_base(vga10, 800, 0.003, protecting=True)
-    assert not protect_base(vga10, 800, 0.0005, protecting=True)
+    assert not protect_base(vga12, 800, 0.003, protecting=False)
+    assert protect_base(vga12, 800, 0.003, protecting=True)
+    assert not protect_base(vga12, 800, 0.0005, protecting=True)
 
 
 async def test_a_long_lossy_round_trip_pays_for_the_second_copies_out_of_the_rung(
     peers: tuple[RTCPeerConnection, RungTrack],
 ) -> None:
     pc, _ = peers
-    controller = AdaptiveController(pc, Ladder(start="vga10"))
+    controller = AdaptiveController(pc, Ladder(start="vga12"))
     video = by_kind(pc, "video")
     state = tuning.state(video)
     await controller.poll()
-    assert not state.duplicate_base and state.video.bitrate_bps == RUNGS_BY_NAME["vga10"].video_bps
+    assert not state.duplicate_base and state.video.bitrate_bps == RUNGS_BY_NAME["vga12"].video_bps
     for index in range(1, 5):  # reports 800 ms after our sender reports, 1 packet in 100 lost
         info = RtcpSenderInfo(ntp_timestamp=index << 32, rtp_timestamp=0, packet_count=0, octet_count=0)
         state.note_sender_report(RtcpSrPacket(ssrc=video._ssrc, sender_info=info), time.monotonic() - 0.8)
@@ -236,6 +236,6 @@ async def test_a_long_lossy_round_trip_pays_for_the_second_copies_out_of_the_run
                                  jitter=0, lsr=index << 16, dlsr=0)
         await video._handle_rtcp_packet(RtcpRrPacket(ssrc=1234, reports=[block]))
         await controller.poll()
-    assert controller.status()["rtt_ms"] >= 700 and controller.rung.name == "vga10"
+    assert controller.status()["rtt_ms"] >= 700 and controller.rung.name == "vga12"
     assert state.duplicate_base
-    assert state.video.bitrate_bps == round(RUNGS_BY_NAME["vga10"].video_bps / (1 + BASE_SHARE))
+    assert state.video.bitrate_bps == round(RUNGS_BY_NAME["vga12"].video_bps / (1 + BASE_SHARE))
