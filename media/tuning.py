@@ -34,6 +34,18 @@ What it changes, and where:
   and NACKs are paced by ``media.retransmit.NackScheduler``.
 * ``aiortc.codecs.CODECS``: the Opus we offer and answer carries ``OPUS_RECEIVE_PARAMETERS``
   (what the far end may send us: at most 16 kbit/s, with in-band FEC).
+* ``aiortc.codecs.HEADER_EXTENSIONS`` and ``RTCRtpSender.send``: video offers and answers the
+  playout-delay header extension (``PLAYOUT_DELAY_URI``), and once it is negotiated every video
+  RTP and RTX packet we send carries ``PLAYOUT_DELAY_MS`` (``PlayoutDelayExtensionsMap``).
+  Chromium's jitter estimator adds the round trip to its playout delay once it has sent a few
+  NACKs (libwebrtc ``JitterEstimator``: ``nack_count >= kNackLimit`` -> ``rtt * multiplier``),
+  so on a satellite link every frame waited ~0.9 s for retransmissions most frames never need.
+  A minimum of 0 and a maximum <= 500 ms switch Chromium to its low-latency renderer: each
+  frame is shown as soon as it is decoded, and a frame that waits for a retransmission shows
+  as a short freeze instead of delaying every frame by a round trip. Lip sync would raise
+  the minimum and undo this: see ``own_stream``.
+* ``RTCRtpSender._stream_id``: ``own_stream`` puts a sender's track in a media stream of its
+  own (the SDP's msid), so Chromium does not play it in sync with the audio (see there).
 * ``aioice.ice.Connection.query_consent``: answers count for up to ~7 s (retransmitted
   requests), and consent expires only after ``consent_timeout_s`` with no answer at all, so a
   2 s round trip or a 90 s outage does not close the session.
@@ -46,16 +58,22 @@ import dataclasses
 import logging
 import random
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from aioice import ice, stun
 from aiortc import clock, rtcrtpsender
-from aiortc.codecs import CODECS, is_rtx
+from aiortc.codecs import CODECS, HEADER_EXTENSIONS, is_rtx
 from aiortc.codecs.base import Encoder
 from aiortc.rtcdtlstransport import RTCDtlsTransport
-from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtcrtpparameters import (
+    RTCRtpCodecParameters,
+    RTCRtpHeaderExtensionParameters,
+    RTCRtpParameters,
+    RTCRtpSendParameters,
+)
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtcrtpsender import RTCRtpSender
 from aiortc.rtp import (
@@ -63,6 +81,8 @@ from aiortc.rtp import (
     RTCP_RTPFB_NACK,
     RTP_HISTORY_SIZE,
     AnyRtcpPacket,
+    HeaderExtensions,
+    HeaderExtensionsMap,
     RtcpPsfbPacket,
     RtcpReceiverInfo,
     RtcpRrPacket,
@@ -70,6 +90,8 @@ from aiortc.rtp import (
     RtcpSrPacket,
     RtpPacket,
     is_rtcp,
+    pack_header_extensions,
+    unpack_header_extensions,
     unpack_remb_fci,
 )
 
@@ -85,6 +107,13 @@ logger = logging.getLogger(__name__)
 #: 32 kbit/s in 20 ms packets otherwise, ~50 kbit/s on the wire: on a 48 kbit/s BGAN downlink
 #: that alone fills the queue our receiver reports come back through.
 OPUS_RECEIVE_PARAMETERS = {"maxaveragebitrate": 16_000, "useinbandfec": 1}
+#: https://webrtc.googlesource.com/src/+/refs/heads/main/docs/native-code/rtp-hdrext/playout-delay/
+PLAYOUT_DELAY_URI = "http://www.webrtc.org/experiments/rtp-hdrext/playout-delay"
+#: (min, max) playout delay the far end's video may use, ms. Min 0 and max <= 500 ms is
+#: Chromium's low-latency renderer (render as soon as decoded); 200 ms caps the delay its
+#: smoothing may add where the renderer is not used, well below the 350 ms over the one-way
+#: delay the benchmark allows.
+PLAYOUT_DELAY_MS = (0, 200)
 #: receiver reports are counted for loss once they cover this many packets (see SenderState._loss)
 LOSS_MIN_PACKETS = 20
 #: a paced sender's queue is looked at this often while it waits (a new rate takes effect then)
@@ -130,6 +159,9 @@ class SenderState:
         self.rtt_ms: float | None = None
         #: set by ``pace``; None: the sender's packets leave as aiortc sends them
         self.pacer: Pacer | None = None
+        #: the sender's own header extensions map, set by ``pace``: the pacer rewrites packets
+        #: with it (the transport's map knows nothing of the playout delay and would drop it)
+        self.rtp_extensions: HeaderExtensionsMap | None = None
         self._pacing: asyncio.Task[None] | None = None
         #: send each base-layer packet twice (see duplicate_base_layer)
         self.duplicate_base = False
@@ -170,7 +202,8 @@ class SenderState:
     async def _send_queue(self, transport: RTCDtlsTransport, pacer: Pacer) -> None:
         """Send what the pacer holds, each packet when it is due; ends when the queue is empty
         (or the transport closed: what was queued is dropped)."""
-        extensions = transport._rtp_header_extensions_map
+        extensions = self.rtp_extensions
+        assert extensions is not None  # set by ``pace`` with the pacer
         while True:
             now_ms = time.monotonic() * 1000
             due_ms = pacer.due_ms(now_ms)
@@ -206,6 +239,33 @@ class SenderState:
         return min(1.0, max(0.0, (block.packets_lost - base[1]) / expected))
 
 
+class PlayoutDelayExtensionsMap(HeaderExtensionsMap):
+    """aiortc's header extensions of a video sender, plus the playout delay once negotiated
+    (aiortc's map only knows a fixed list of extensions)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.playout_delay_id: int | None = None
+
+    def configure(self, parameters: RTCRtpParameters) -> None:
+        super().configure(parameters)
+        for extension in parameters.headerExtensions:
+            if extension.uri == PLAYOUT_DELAY_URI:
+                self.playout_delay_id = extension.id
+
+    def set(self, values: HeaderExtensions) -> tuple[int, bytes]:
+        profile, data = super().set(values)
+        if self.playout_delay_id is None:
+            return profile, data
+        extensions = unpack_header_extensions(profile, data) if data else []
+        return pack_header_extensions([*extensions, (self.playout_delay_id, playout_delay_value(*PLAYOUT_DELAY_MS))])
+
+
+def playout_delay_value(min_ms: int, max_ms: int) -> bytes:
+    """The extension's 3 bytes: min and max, 12 bits each, in 10 ms units."""
+    return ((min_ms // 10) << 12 | (max_ms // 10)).to_bytes(3, "big")
+
+
 _STATE_ATTR = "_farlink_state"
 _PACED_ATTR = "_farlink_paced"  # on an RTCDtlsTransport: {ssrc: (SenderState, is RTX)} of paced senders
 _config = TuningConfig()
@@ -237,6 +297,7 @@ def apply(config: TuningConfig | None = None) -> None:
         next_encoded_frame=RTCRtpSender._next_encoded_frame,
         sender_rtcp=RTCRtpSender._handle_rtcp_packet,
         sender_send_rtcp=RTCRtpSender._send_rtcp,
+        sender_send=RTCRtpSender.send,
         receiver_init=RTCRtpReceiver.__init__,
         receiver_rtp=RTCRtpReceiver._handle_rtp_packet,
         query_consent=ice.Connection.query_consent,
@@ -246,6 +307,7 @@ def apply(config: TuningConfig | None = None) -> None:
     RTCRtpSender._next_encoded_frame = _next_encoded_frame  # type: ignore[method-assign]
     RTCRtpSender._handle_rtcp_packet = _sender_handle_rtcp  # type: ignore[method-assign]
     RTCRtpSender._send_rtcp = _sender_send_rtcp  # type: ignore[method-assign]
+    RTCRtpSender.send = _sender_send  # type: ignore[method-assign]
     RTCRtpReceiver.__init__ = _receiver_init  # type: ignore[method-assign]
     RTCRtpReceiver._handle_rtp_packet = _receiver_handle_rtp  # type: ignore[method-assign]
     ice.Connection.query_consent = _query_consent  # type: ignore[method-assign]
@@ -253,6 +315,9 @@ def apply(config: TuningConfig | None = None) -> None:
     opus = next(i for i, c in enumerate(CODECS["audio"]) if c.mimeType.lower() == "audio/opus")
     _originals["opus_codec"] = (opus, CODECS["audio"][opus])
     CODECS["audio"][opus] = dataclasses.replace(CODECS["audio"][opus], parameters=dict(OPUS_RECEIVE_PARAMETERS))
+    # an id no other extension uses in any media section (BUNDLE shares the ids)
+    free_id = 1 + max(e.id for extensions in HEADER_EXTENSIONS.values() for e in extensions)
+    HEADER_EXTENSIONS["video"].append(RTCRtpHeaderExtensionParameters(id=free_id, uri=PLAYOUT_DELAY_URI))
 
 
 def restore() -> None:
@@ -263,12 +328,14 @@ def restore() -> None:
     RTCRtpSender._next_encoded_frame = _originals["next_encoded_frame"]  # type: ignore[method-assign]
     RTCRtpSender._handle_rtcp_packet = _originals["sender_rtcp"]  # type: ignore[method-assign]
     RTCRtpSender._send_rtcp = _originals["sender_send_rtcp"]  # type: ignore[method-assign]
+    RTCRtpSender.send = _originals["sender_send"]  # type: ignore[method-assign]
     RTCRtpReceiver.__init__ = _originals["receiver_init"]  # type: ignore[method-assign]
     RTCRtpReceiver._handle_rtp_packet = _originals["receiver_rtp"]  # type: ignore[method-assign]
     ice.Connection.query_consent = _originals["query_consent"]  # type: ignore[method-assign]
     RTCDtlsTransport._send_rtp = _originals["dtls_send_rtp"]  # type: ignore[method-assign]
     opus, codec = _originals["opus_codec"]
     CODECS["audio"][opus] = codec
+    HEADER_EXTENSIONS["video"][:] = [e for e in HEADER_EXTENSIONS["video"] if e.uri != PLAYOUT_DELAY_URI]
     _originals.clear()
 
 
@@ -325,6 +392,7 @@ def pace(sender: RTCRtpSender, rate_bps: float, limit_ms: float) -> None:
         tuned.pacer = Pacer(rate_bps, limit_ms=limit_ms)
     tuned.pacer.set_rate(rate_bps, now_ms)
     tuned.pacer.limit_ms = limit_ms
+    tuned.rtp_extensions = extensions_of(sender)
     # The transport routes by SSRC: registered at every call, since negotiation may bundle the
     # sender onto another transport.
     paced: dict[int, tuple[SenderState, bool]] = sender.transport.__dict__.setdefault(_PACED_ATTR, {})
@@ -362,6 +430,31 @@ async def duplicate_base_layer(sender: RTCRtpSender, tuned: SenderState) -> None
             await sender._retransmit(packet.sequence_number)
         finally:
             tuned.sending_copies = False
+
+
+async def _sender_send(self: RTCRtpSender, parameters: RTCRtpSendParameters) -> None:
+    # before the first call configures the map from the negotiated extensions
+    if self.kind == "video" and not isinstance(extensions_of(self), PlayoutDelayExtensionsMap):
+        self._RTCRtpSender__rtp_header_extensions_map = PlayoutDelayExtensionsMap()  # type: ignore[attr-defined]
+    await _originals["sender_send"](self, parameters)
+
+
+def own_stream(sender: RTCRtpSender) -> None:
+    """Announce ``sender``'s track in a media stream of its own (call before the offer).
+
+    aiortc puts all tracks of a peer connection in one stream, and Chromium plays the tracks of
+    one stream in sync: it held the video back to the audio's jitter buffer (100-800 ms on BGAN
+    after a loss burst), and the minimum playout delay that sync sets switches its low-latency
+    renderer off whatever the playout-delay extension says. Without it the video is shown as
+    soon as it is decoded and the audio may lag it by its jitter buffer.
+    """
+    sender._stream_id = str(uuid.uuid4())
+
+
+def extensions_of(sender: RTCRtpSender) -> HeaderExtensionsMap:
+    """The map the sender writes its RTP header extensions with."""
+    extensions: HeaderExtensionsMap = getattr(sender, "_RTCRtpSender__rtp_header_extensions_map")
+    return extensions
 
 
 async def _sender_send_rtcp(self: RTCRtpSender, packets: list[AnyRtcpPacket]) -> None:

@@ -22,6 +22,7 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from devices.reading import Reading
+from media import tuning
 from media.adaptive import AdaptiveController
 from media.estimator import BandwidthEstimator
 from media.ladder import Ladder, Rung
@@ -89,7 +90,9 @@ class PeerLink:
                 video = RungTrack(video)
                 self.controller.add_observer(video.follow)
         if video is not None:
-            self.pc.addTrack(video)
+            sender = self.pc.addTrack(video)
+            if media is MediaMode.FARLINK:
+                tuning.own_stream(sender)
         if audio is not None:
             self.pc.addTrack(audio)
         else:

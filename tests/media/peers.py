@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import fractions
+import re
 import time
 
 import av
 import numpy as np
 from aiortc import RTCConfiguration, RTCPeerConnection
 from aiortc.mediastreams import AudioStreamTrack, MediaStreamTrack
+
+from media.tuning import PLAYOUT_DELAY_URI
 
 VIDEO_CLOCK = 90_000
 
@@ -68,4 +71,14 @@ async def connected_pair(
     return sender, receiver
 
 
-__all__ = ["AudioStreamTrack", "MovingTrack", "connected_pair", "offline_peer"]
+def playout_delay_ids(sdp: str) -> dict[str, int]:
+    """The id of the playout-delay header extension per media kind ("audio", "video") in ``sdp``."""
+    ids: dict[str, int] = {}
+    for section in sdp.split("m=")[1:]:
+        found = re.search(r"a=extmap:(\d+) " + re.escape(PLAYOUT_DELAY_URI), section)
+        if found:
+            ids[section.split(" ", 1)[0]] = int(found.group(1))
+    return ids
+
+
+__all__ = ["AudioStreamTrack", "MovingTrack", "connected_pair", "offline_peer", "playout_delay_ids"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import fractions
+import re
 import time
 from collections.abc import AsyncIterator, Iterator
 
@@ -18,13 +19,13 @@ from aiortc.codecs.opus import OpusDecoder
 from aiortc.codecs.vpx import VpxPayloadDescriptor
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.rtcrtpsender import RTCRtpSender
-from aiortc.rtp import RTCP_RTPFB_NACK, RtcpReceiverInfo, RtcpRtpfbPacket, RtpPacket
+from aiortc.rtp import RTCP_RTPFB_NACK, RtcpReceiverInfo, RtcpRtpfbPacket, RtpPacket, unpack_header_extensions
 
 from media import tuning
 from media.encoders import AudioSettings, TunedOpusEncoder, TunedVp8Encoder, VideoSettings, layer_of
 from media.retransmit import NackScheduler
 from media.tuning import PacedNackGenerator, TuningConfig
-from tests.media.peers import AudioStreamTrack, MovingTrack, connected_pair, offline_peer
+from tests.media.peers import AudioStreamTrack, MovingTrack, connected_pair, offline_peer, playout_delay_ids
 
 
 def video_frames(count: int, fps: float, size: tuple[int, int] = (320, 240)) -> Iterator[av.VideoFrame]:
@@ -455,6 +456,74 @@ async def test_our_sdp_asks_the_far_end_for_thin_opus_and_restore_puts_it_back()
     finally:
         tuning.restore()
     assert "maxaveragebitrate" not in await offer()
+
+
+async def test_video_offers_the_playout_delay_with_an_unused_id_and_restore_removes_it() -> None:
+    async def offer() -> str:
+        pc = RTCPeerConnection()
+        pc.addTransceiver("audio")
+        pc.addTransceiver("video")
+        await pc.setLocalDescription(await pc.createOffer())
+        sdp = pc.localDescription.sdp
+        await pc.close()
+        return sdp
+
+    tuning.apply()
+    tuning.apply()  # idempotent: offered once
+    try:
+        sdp = await offer()
+    finally:
+        tuning.restore()
+    ids = playout_delay_ids(sdp)
+    assert list(ids) == ["video"]
+    assert len(re.findall(rf"a=extmap:{ids['video']} ", sdp)) == 1  # BUNDLE: one id, one meaning
+    assert playout_delay_ids(await offer()) == {}
+
+
+async def test_own_stream_announces_the_video_apart_from_the_audio() -> None:
+    """Chromium plays the tracks of one stream (the msid's first part) in sync."""
+    pc = offline_peer()
+    video = pc.addTrack(MovingTrack())
+    pc.addTrack(AudioStreamTrack())
+    tuning.own_stream(video)
+    await pc.setLocalDescription(await pc.createOffer())
+    streams = re.findall(r"^m=(\w+).*?^a=msid:(\S+) ", pc.localDescription.sdp, re.M | re.S)
+    await pc.close()
+    assert [kind for kind, _ in streams] == ["video", "audio"] and streams[0][1] != streams[1][1]
+
+
+async def test_video_packets_carry_the_playout_delay_paced_or_not(tuned: None) -> None:
+    """The answerer accepts the extension, and every video packet on the wire carries min 0 and
+    max 200 ms (10 ms units) under the negotiated id: as aiortc sends it, and after the pacer
+    rewrote it; audio packets do not."""
+    sender_pc, receiver_pc = await connected_pair(MovingTrack((320, 240), 15), AudioStreamTrack())
+    negotiated = playout_delay_ids(receiver_pc.localDescription.sdp)
+    assert list(negotiated) == ["video"]
+    video, audio = sorted(sender_pc.getSenders(), key=lambda s: s.kind != "video")
+    seen: dict[int, list[dict[int, bytes]]] = {video._ssrc: [], audio._ssrc: []}  # ssrc -> extensions
+    transport = receiver_pc.getTransceivers()[0].receiver.transport
+    handle = transport._handle_rtp_data
+
+    async def record(data: bytes, arrival_time_ms: int) -> None:
+        ssrc = int.from_bytes(data[8:12], "big")
+        assert data[0] & 0x10 and data[0] & 0x0F == 0  # has extensions, no CSRC
+        length = int.from_bytes(data[14:16], "big") * 4
+        extensions = dict(unpack_header_extensions(int.from_bytes(data[12:14], "big"), data[16 : 16 + length]))
+        seen.setdefault(ssrc, []).append(extensions)
+        await handle(data, arrival_time_ms)
+
+    transport._handle_rtp_data = record  # type: ignore[method-assign]
+    try:
+        await asyncio.sleep(1.5)
+        unpaced = len(seen[video._ssrc])
+        tuning.pace(video, 200_000, 2_000.0)
+        await asyncio.sleep(1.5)
+    finally:
+        await sender_pc.close()
+        await receiver_pc.close()
+    assert unpaced > 5 and len(seen[video._ssrc]) > unpaced + 5 and seen[audio._ssrc]
+    assert all(e.get(negotiated["video"]) == b"\x00\x00\x14" for e in seen[video._ssrc])
+    assert not any(negotiated["video"] in e for e in seen[audio._ssrc])
 
 
 # --- pacing ---------------------------------------------------------------------------------
