@@ -14,6 +14,12 @@ On a long round trip with loss (``protect_base``) the base video layer is sent t
 (``media.tuning.duplicate_base_layer``): a lost base-layer packet otherwise freezes the picture
 for a round trip. The copies come out of the rung's video budget: the encoder then gets
 ``1 / (1 + BASE_SHARE)`` of it, and what it sends on the wire is still the rung's.
+
+Through an outage (no feedback at all for ``silence_ms``) the rung holds (see
+``media.estimator``) and the senders keep sending; the first feedback after it brings a keyframe
+at once: the far end cannot decode past the outage without one, and Chromium asks for it (PLI)
+only after ~3 s without a decodable frame. ``silent_s`` tells how long the far end has not been
+heard, for the station to judge a link it kept through a signaling reconnect.
 """
 
 from __future__ import annotations
@@ -137,6 +143,8 @@ class AdaptiveController:
         self._probed_ms: float | None = None
         self._probe_wait_s = SILENT_PROBE_S
         self._protecting = False
+        self._heard_ms = self._now_ms()  # the far end's last feedback (or our start)
+        self._outage = False  # no feedback for longer than the estimator's silence_ms
 
     @property
     def rung(self) -> Rung:
@@ -147,7 +155,12 @@ class AdaptiveController:
         self._observers.append(observer)
         observer(self.rung)
 
+    def silent_s(self) -> float:
+        """Seconds since the far end's last feedback of any kind (since the start, before any)."""
+        return (self._now_ms() - self._heard_ms) / 1000
+
     def start(self) -> None:
+        self._heard_ms = self._now_ms()
         self._apply(self.rung)
         if self._task is None:
             self._task = asyncio.ensure_future(self._run())
@@ -192,8 +205,10 @@ class AdaptiveController:
         before = self.estimator.target_bps
         reports: list[ReceiverReport] = []
         rembs: list[int] = []
+        heard = False
         for sender in self._senders():
             feedback = tuning.state(sender).take_feedback()
+            heard = heard or bool(feedback.reports or feedback.rembs or feedback.nacked)
             if sender.kind == "video":
                 for arrival, bps in feedback.rembs:
                     bound = remb_bound(bps, self.rung, video_bps, self.estimator.config.max_bps)
@@ -201,6 +216,7 @@ class AdaptiveController:
                     rembs.append(bps)
             if sender is self._reporting_sender():
                 reports += [report for _, report in feedback.reports]
+        self._note_silence(heard, now_ms)
         if reports:
             timed = [r for r in reports if r.rtt_ms is not None and r.probe_ms is not None]
             latest = max(timed, key=lambda r: r.probe_ms or 0.0, default=None)
@@ -245,6 +261,22 @@ class AdaptiveController:
         self._probed_ms = now_ms
         self._silent_since_ms = None
         return self.ladder.force(up.name, now_ms)
+    def _note_silence(self, heard: bool, now_ms: float) -> None:
+        """Note an outage when it starts; when the far end is heard again, send a keyframe."""
+        silent_ms = now_ms - self._heard_ms
+        if heard:
+            if self._outage:
+                logger.info("feedback back after %.1f s: rung %s (target %d bit/s), keyframe", silent_ms / 1000,
+                            self.rung.name, self.estimator.target_bps)
+                for sender in self._senders():
+                    if sender.kind == "video":
+                        tuning.request_keyframe(sender)
+            self._heard_ms, self._outage = now_ms, False
+        elif silent_ms > self.estimator.config.silence_ms and not self._outage and (
+                self.rung.has_audio or self.rung.has_video):  # on `vitals` nothing reports
+            logger.info("no feedback for %.1f s: an outage, holding rung %s (target %d bit/s)", silent_ms / 1000,
+                        self.rung.name, self.estimator.target_bps)
+            self._outage = True
 
     async def _run(self) -> None:
         while True:

@@ -16,6 +16,12 @@ task (the adaptive controller owns the clock). It combines three signals:
 * REMB, when the receiver sends it, as an upper bound held for a few seconds (a single low REMB
   on a long-RTT link is noise; a sustained one is not), while the round trips show a queue.
 
+No feedback at all is not congestion but an outage (a satellite beam lost, rain fade): with no
+report nothing here changes, so the target (and the ladder's rung) holds through it, and the
+first report after more than ``silence_ms`` without any is not a decision either: its loss
+counts everything sent into the outage, and the capacity did not change. It only restarts the
+counting, so media come back at the rate the link had before.
+
 Increases are multiplicative but scaled down by the round trip (a 1.5 s link probes ~7x slower
 than a 200 ms one), slowed near the capacity last measured, and allowed above it only as time
 passes, with a backoff that doubles whenever a probe hits the same wall again: that is what keeps
@@ -77,6 +83,9 @@ class EstimatorConfig:
     #: is found within a minute or two, and a steady wall is knocked on every few minutes
     probe_patience_s: float = 60.0
     probe_backoff_max: float = 8.0
+    #: no report for this long is an outage, not a report interval (Chromium reports every ~1 s
+    #: with video, every ~5 s with audio alone)
+    silence_ms: float = 8_000.0
 
 
 class BandwidthEstimator:
@@ -125,6 +134,10 @@ class BandwidthEstimator:
             return 0.0
         return self._last_rtt[1] - self._base_rtt()
 
+    def silent_ms(self, now_ms: float) -> float:
+        """How long since the last report (0 before the first: nothing was expected yet)."""
+        return 0.0 if self._last_update_ms is None else now_ms - self._last_update_ms
+
     def on_remb(self, bitrate_bps: int, now_ms: float) -> None:
         """A receiver's estimated maximum bitrate (REMB)."""
         self._rembs.append((now_ms, float(bitrate_bps)))
@@ -152,7 +165,17 @@ class BandwidthEstimator:
             self._add_rtt(report)
             return self.target_bps
         dt_s = 1.0 if self._last_update_ms is None else min(2.0, max(0.0, now_ms - self._last_update_ms) / 1000)
+        # (a silence the controller probed out of, on a rung without media, was no outage)
+        outage = (self._last_update_ms is not None and self._probe_ms < self._last_update_ms
+                  and self.silent_ms(now_ms) > cfg.silence_ms)
         self._last_update_ms = now_ms
+        if outage:
+            # The link is back after an outage: hold the target and count afresh from here.
+            self._add_rtt(report)
+            self._sent_at(report.probe_ms, sent_bps, now_ms)
+            self._lossy_reports = self._queued_reports = 0
+            self._trend = Trend.HOLD
+            return self.target_bps
         counted = report.fraction_lost is not None
         if report.fraction_lost is not None:
             self._loss = 0.7 * self._loss + 0.3 * min(1.0, max(0.0, report.fraction_lost))

@@ -13,7 +13,10 @@ What it changes, and where:
   ``LOSS_MIN_PACKETS`` from the cumulative counts (not the block's fraction, which covers
   only the time since the receiver's last RTCP packet), and REMB are queued for the controller
   (``state(sender).take_feedback()``); NACKs are answered within ``RetransmitPolicy`` (a bits/s
-  budget, nothing that would arrive too late, nothing twice within a round trip).
+  budget, nothing that would arrive too late, nothing twice within a round trip); a NACK for
+  video no longer in the history (sent into an outage) is answered with a keyframe, at most one
+  per ~1.5 round trips: Chromium waits for the packet through ten NACKs, ~4 s on a 700 ms round
+  trip, before it asks for one itself (PLI), frozen meanwhile.
 * ``RTCDtlsTransport._send_rtp``: the RTP and RTX packets of a sender the controller paces
   (``pace(sender, ...)``) join its ``media.pacer.Pacer`` and leave from a task at the pacer's
   rate, retransmissions first, their abs-send-time stamped when they really leave (Chromium's
@@ -48,7 +51,9 @@ What it changes, and where:
   own (the SDP's msid), so Chromium does not play it in sync with the audio (see there).
 * ``aioice.ice.Connection.query_consent``: answers count for up to ~7 s (retransmitted
   requests), and consent expires only after ``consent_timeout_s`` with no answer at all, so a
-  2 s round trip or a 90 s outage does not close the session.
+  2 s round trip or a 90 s outage does not close the session; while no request is answered one
+  goes out every ``consent_probe_s``, which brings a far end's failed ICE back within about a
+  second of the link (Chromium's: see ``_query_consent``).
 """
 
 from __future__ import annotations
@@ -129,6 +134,8 @@ class TuningConfig:
     consent_retransmissions: int = 3
     #: consent expires only after this long without any answer (outages of 90 s must survive)
     consent_timeout_s: float = 120.0
+    #: while the link is out (a request went unanswered), a request goes out this often
+    consent_probe_s: float = 1.0
     #: None keeps aiortc's jitter buffer
     jitter_deadline_ms: float | None = 800.0
     nack_retry_ms: float = 1_000.0
@@ -172,10 +179,22 @@ class SenderState:
         self.sending_copies = False  # while duplicate_base_layer hands copies to the transport
         self._sr_sent: dict[int, float] = {}  # LSR (middle 32 bits of the NTP time) -> monotonic s
         self._loss_base: tuple[int, int] | None = None  # (highest sequence, cumulative lost) last counted
+        self.keyframes_for_loss = 0
+        self._keyframe_ms: float | None = None
 
     def take_feedback(self) -> Feedback:
         feedback, self.feedback = self.feedback, Feedback()
         return feedback
+
+    def keyframe_for_loss(self, now_ms: float) -> bool:
+        """Whether a loss we cannot resend gets a keyframe now: not again within ~1.5 round
+        trips of the last one (the receiver keeps asking for the lost packets until the keyframe
+        reaches it)."""
+        if self._keyframe_ms is not None and now_ms - self._keyframe_ms < max(1000.0, 1.5 * (self.rtt_ms or 0.0)):
+            return False
+        self._keyframe_ms = now_ms
+        self.keyframes_for_loss += 1
+        return True
 
     def note_sender_report(self, packet: RtcpSrPacket, now_s: float) -> None:
         self._sr_sent[(packet.sender_info.ntp_timestamp >> 16) & 0xFFFFFFFF] = now_s
@@ -491,14 +510,23 @@ async def _retransmit_within_budget(sender: RTCRtpSender, tuned: SenderState, lo
     history: dict[int, RtpPacket] = getattr(sender, "_RTCRtpSender__rtp_history")
     newest_ts: int = getattr(sender, "_RTCRtpSender__rtp_timestamp")
     clock_rate = 90 if sender.kind == "video" else 48  # RTP ticks per millisecond
+    gone = False
     for seq in lost:
         packet = history.get(seq % RTP_HISTORY_SIZE)
         if packet is None or packet.sequence_number != seq:
+            gone = True
             continue
         age_ms = ((newest_ts - packet.timestamp) & 0xFFFFFFFF) / clock_rate
         size = len(packet.payload) + 12 + _WIRE_OVERHEAD_BYTES
         if tuned.retransmit.allow(seq, age_ms, size, now_ms):
             await sender._retransmit(seq)
+    if gone and sender.kind == "video" and tuned.keyframe_for_loss(now_ms):
+        request_keyframe(sender)
+
+
+def request_keyframe(sender: RTCRtpSender) -> None:
+    """The sender's next frame is a keyframe (what aiortc does when a PLI arrives)."""
+    sender._RTCRtpSender__force_keyframe = True  # type: ignore[attr-defined]
 
 
 # --- receiver -----------------------------------------------------------------------------
@@ -560,26 +588,49 @@ async def _receiver_handle_rtp(self: RTCRtpReceiver, packet: RtpPacket, arrival_
 
 
 async def _query_consent(self: ice.Connection) -> None:
-    """RFC 7675 consent freshness, tolerant of long round trips and long outages."""
+    """RFC 7675 consent freshness, tolerant of long round trips and long outages.
+
+    A request goes out every ``consent_interval_s``, retransmitted, and an answer to any of them
+    counts. Once a request went unanswered and none has answered since, the link is out, and a
+    request goes out every ``consent_probe_s``: the far end learns that the link is back from the
+    first one that reaches it (Chromium's ICE, failed after ~20 s of an outage, comes back when a
+    check from us arrives, and the session with it), rather than at the next regular check up to
+    ~12 s later. Consent expires after ``consent_timeout_s`` without any answer.
+    """
     assert self.remote_password is not None
     loop = asyncio.get_running_loop()
     last_answer = loop.time()
-    while True:
-        await asyncio.sleep(_config.consent_interval_s * (0.8 + 0.4 * random.random()))
-        for pair in list(self._nominated.values()):
-            request = self.build_request(pair, nominate=False)
-            try:
-                await pair.protocol.request(
-                    request,
-                    pair.remote_addr,
-                    integrity_key=self.remote_password.encode("utf8"),
-                    retransmissions=_config.consent_retransmissions,
-                )
-                last_answer = loop.time()
-            except stun.TransactionError:
-                pass
-        if loop.time() - last_answer > _config.consent_timeout_s:
-            logger.info("ICE consent expired after %.0f s without an answer", loop.time() - last_answer)
-            self._query_consent_task = None
-            await self.close()
-            return
+    out = False
+    asking: set[asyncio.Task[None]] = set()
+
+    async def ask(pair: ice.CandidatePair) -> None:
+        nonlocal last_answer, out
+        assert self.remote_password is not None
+        sent = loop.time()
+        try:
+            await pair.protocol.request(
+                self.build_request(pair, nominate=False),
+                pair.remote_addr,
+                integrity_key=self.remote_password.encode("utf8"),
+                retransmissions=_config.consent_retransmissions,
+            )
+            last_answer, out = loop.time(), False
+        except stun.TransactionError:
+            out = last_answer < sent  # nothing answered since this request left
+
+    try:
+        while True:
+            interval = _config.consent_probe_s if out else _config.consent_interval_s * (0.8 + 0.4 * random.random())
+            await asyncio.sleep(interval)
+            for pair in list(self._nominated.values()):
+                task = asyncio.ensure_future(ask(pair))
+                asking.add(task)
+                task.add_done_callback(asking.discard)
+            if loop.time() - last_answer > _config.consent_timeout_s:
+                logger.info("ICE consent expired after %.0f s without an answer", loop.time() - last_answer)
+                self._query_consent_task = None
+                await self.close()
+                return
+    finally:
+        for task in asking:
+            task.cancel()

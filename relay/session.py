@@ -18,7 +18,8 @@ per measure and sent to each viewer at 5 Hz, so a viewer who joins late sees the
 Control messages from the station reach every viewer; chat from a specialist reaches the station
 and the other viewers; observers are read-only (their control messages are dropped, counted).
 Viewers hear how the station's side stands on their control channel, ``{"type": "station",
-"state": "live" | "reconnecting"}``: at every change and when their channel opens. Their own link
+"state": "live" | "reconnecting"}``: at every change (the station leaving signaling; its
+connection coming up, going, or still up when the station returns) and when their channel opens. Their own link
 to the relay stays up while the station is away, so without this a page could not tell a station
 outage from a frozen picture (``peer_left``/``peer_joined`` say when the station left and came back
 to signaling; this says when its media reaches the relay again).
@@ -158,6 +159,9 @@ class ConsultRelay:
     async def _peer_joined(self, peer: dict[str, Any]) -> None:
         if peer.get("role") == "station":
             self.station = peer["id"]
+            # Back on signaling with its connection to us still up (the station keeps a link
+            # that survived): no fresh offer comes, the media never stopped.
+            self._station_state(live=self.upstream is not None and self.upstream.connectionState == "connected")
         if peer.get("role") not in VIEWERS:
             return  # the station offers to us when the hub tells it to
         peer_id = peer["id"]

@@ -151,6 +151,15 @@ class PeerLink:
             return None
         return self.controller.estimator.target_bps
 
+    def resumable(self) -> bool:
+        """Worth keeping when the station's signaling comes back: adapted media whose connection
+        is still up (consent survives a long outage, see ``media.tuning``)."""
+        return self.controller is not None and self.pc.connectionState == "connected"
+
+    def silent_s(self) -> float | None:
+        """Seconds since the far end's last RTCP feedback; None without a controller (stock)."""
+        return None if self.controller is None else self.controller.silent_s()
+
     async def close(self) -> None:
         if self.files is not None:
             self.files.close()

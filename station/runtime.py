@@ -41,6 +41,10 @@ LINK_CHECK_RETRY_S = 30.0
 LINK_CHECK_WAIT_S = 40.0
 #: fresh offers to one member at most this often (a failing path must not spin offers)
 REOFFER_MIN_S = 5.0
+#: a link kept through a signaling reconnect gets a fresh offer when its far end has still not
+#: been heard this long after the rejoin (a revived link reports within ~2 s: a consent check,
+#: a round trip, the far end's report interval)
+REJOIN_GRACE_S = 6.0
 
 
 class ConsultPhase(StrEnum):
@@ -277,13 +281,13 @@ class Station:
         elif kind == "queue_position":
             self.queue_position = (message["position"], message["of"])
             log.info("waiting: position %s of %s", message["position"], message["of"])
-        elif kind == "joined":  # back in an open consult after a reconnect: fresh peers follow
+        elif kind == "joined":  # back in an open consult after a reconnect
             self.consult_id = message["consult"]["id"]
             live = message["consult"]["state"] == "live"
             self.consult_state = ConsultPhase.LIVE if live else ConsultPhase.WAITING
             if live:
                 self.queue_position = None
-            await self._close_peers()
+            await self._resume_peers()
         elif kind == "peer_joined" and message["peer"]["role"] != "station":
             self.consult_state = ConsultPhase.LIVE
             self.queue_position = None
@@ -330,7 +334,24 @@ class Station:
         for peer_id in peer_ids - set(self.peers):
             await self._open_peer(peer_id)
 
+    async def _resume_peers(self) -> None:
+        """Back on signaling after a reconnect (an outage took both): a peer link that is still
+        up is kept, since its far end comes back with the link (Chromium's ICE, failed after
+        ~20 s without answers, revives on our next consent check, which goes out every second
+        while the link is out) and its media with it, at the rung it had; a fresh connection
+        costs an offer, ICE and DTLS (~3 s on a 700 ms round trip) and a climb. A kept link
+        whose far end stays silent gets a fresh offer after REJOIN_GRACE_S; any other link is
+        closed now, and fresh ones follow the server's ``uplink``."""
+        for peer_id, peer in list(self.peers.items()):
+            if peer.resumable():
+                self._reoffer(peer_id, unless_heard=True)
+            else:
+                await self._close_peer(self.peers.pop(peer_id))
+
     async def _open_peer(self, peer_id: str) -> None:
+        replaced = self.peers.pop(peer_id, None)
+        if replaced is not None:  # a re-offer: the old connection must not go on sending
+            await self._close_peer(replaced)
         video = self._relay.subscribe(self.setup.video) if self.setup.video is not None else None
         audio = self._relay.subscribe(self.setup.audio) if self.setup.audio is not None else None
         ladder, estimator = start_at(self.start_bps) if self.start_bps is not None else (None, None)
@@ -343,18 +364,23 @@ class Station:
         offer = await peer.offer()
         await self.client.send({"type": "signal", "consult": self.consult_id, "to": peer_id, "data": offer})
 
-    def _reoffer(self, peer_id: str) -> None:
+    def _reoffer(self, peer_id: str, *, unless_heard: bool = False) -> None:
         """Recover a failed link with a fresh peer connection (aiortc has no ICE restart), at
         most every ``REOFFER_MIN_S`` per member; when signaling is down, the station's rejoin
-        after it reconnects makes the offer instead."""
+        after it reconnects makes the offer instead. ``unless_heard``: only if the far end has
+        not been heard from REJOIN_GRACE_S from now (a link kept through a rejoin)."""
         if peer_id in self._reoffers:
             return
 
         async def later() -> None:
             try:
                 wait = self._offered_at.get(peer_id, 0.0) + REOFFER_MIN_S - time.monotonic()
-                await asyncio.sleep(max(0.0, wait))
-                if peer_id in self.peers and self.client.connected.is_set():
+                await asyncio.sleep(max(REJOIN_GRACE_S if unless_heard else 0.0, wait))
+                peer = self.peers.get(peer_id)
+                silent = peer.silent_s() if peer is not None else None
+                if unless_heard and silent is not None and silent < REJOIN_GRACE_S:
+                    return  # the kept link came back
+                if peer is not None and self.client.connected.is_set():
                     log.info("renegotiating with %s", peer_id)
                     await self._open_peer(peer_id)
             finally:

@@ -140,11 +140,12 @@ const handlers = {
     if (m.peer === state.station) state.station = null;
   },
   peer_joined(m) {
-    // The station is back on signaling. Peer to peer it sends us a fresh offer (aiortc has no ICE
-    // restart); through the relay it offers to the relay, which says when its media is back.
+    // The station is back on signaling. Peer to peer it keeps a connection that is still up (ours
+    // revives when its checks reach us again) or sends a fresh offer (aiortc has no ICE restart);
+    // through the relay it offers to the relay, which says when its media is back.
     if (m.peer.role === "station") {
       state.station = m.peer.id;
-      setPill("consult-state", "reconnecting", "warn");
+      if (!state.pc || state.pc.connectionState !== "connected") setPill("consult-state", "reconnecting", "warn");
     }
   },
   consult_ended(m) {

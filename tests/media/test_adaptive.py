@@ -239,3 +239,44 @@ async def test_a_long_lossy_round_trip_pays_for_the_second_copies_out_of_the_run
     assert controller.status()["rtt_ms"] >= 700 and controller.rung.name == "vga12"
     assert state.duplicate_base
     assert state.video.bitrate_bps == round(RUNGS_BY_NAME["vga12"].video_bps / (1 + BASE_SHARE))
+
+
+async def test_an_outage_holds_the_rung_and_the_link_comes_back_where_it_was(tuned: None) -> None:
+    """The far end goes quiet for 60 s (synthetic time); the rung and target hold, ``silent_s``
+    counts the outage, the first report after it brings a keyframe, and the reports after it
+    (the first counts everything sent into the outage as lost) step nothing down."""
+    sender_pc, receiver_pc = await connected_pair(RungTrack(MovingTrack((640, 480), 15)), AudioStreamTrack())
+    try:
+        now = [0.0]
+        controller = AdaptiveController(sender_pc, Ladder(start="vga12"), clock=lambda: now[0])
+        video = by_kind(sender_pc, "video")
+        await receiver_pc.close()  # from here on, only the reports below reach the controller
+        tuning.state(video).take_feedback()
+
+        async def report(highest: int, lost: int) -> None:
+            block = RtcpReceiverInfo(ssrc=video._ssrc, fraction_lost=0, packets_lost=lost, highest_sequence=highest,
+                                     jitter=0, lsr=0, dlsr=0)
+            await video._handle_rtcp_packet(RtcpRrPacket(ssrc=1234, reports=[block]))
+
+        for index in range(6):  # the link as it was: a clean report every second
+            now[0] += 1.0
+            await report(index * 40, 0)
+            await controller.poll()
+        rung, target = controller.rung, controller.estimator.target_bps
+        for _ in range(120):  # 60 s without any feedback
+            now[0] += 0.5
+            await controller.poll()
+        assert controller.silent_s() == pytest.approx(60.0)
+        assert controller.rung == rung and controller.estimator.target_bps == target
+        now[0] += 0.5
+        setattr(video, "_RTCRtpSender__force_keyframe", False)
+        await report(200 + 1500, 1470)  # the link is back: 98 % of what went out since is lost
+        await controller.poll()
+        assert getattr(video, "_RTCRtpSender__force_keyframe")  # the far end cannot decode without one
+        now[0] += 1.0
+        await report(200 + 1540, 1476)  # then one packet in seven, as a thin link sees it
+        await controller.poll()
+        assert controller.silent_s() == 0.0
+        assert controller.rung == rung and controller.estimator.target_bps == target
+    finally:
+        await sender_pc.close()

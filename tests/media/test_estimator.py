@@ -185,3 +185,24 @@ def test_a_probe_from_silence_is_judged_by_its_own_reports() -> None:
     for i in range(4):  # the probe's own: its queue grows and it loses packets
         est.on_report(ReceiverReport(0.2, 3500.0 + 600 * i, 12_000.0 + 1000 * i), 20_000, 14_000.0 + 1000 * i)
     assert est.target_bps < 20_000
+
+
+def test_an_outage_is_not_congestion_the_target_holds_through_it_and_after() -> None:
+    """60 s without any report (the link is out), then the first report counts everything sent
+    into the outage as lost and the next one a thin link's usual loss: the target stays where
+    the link had it, and the smoothed loss (Opus FEC follows it) is not the outage's."""
+    estimator = BandwidthEstimator()
+    now = 0.0
+    for _ in range(40):
+        now += 1000
+        estimator.on_report(ReceiverReport(0.0, 700, now - 700), 250_000, now)
+    before = estimator.target_bps
+    assert estimator.silent_ms(now) == 0.0
+    now += 60_000  # the outage: nothing at all
+    assert estimator.silent_ms(now) == 60_000
+    estimator.on_report(ReceiverReport(0.98, 700, now - 700), 250_000, now)
+    assert estimator.target_bps == before and estimator.trend is Trend.HOLD
+    assert estimator.loss < estimator.config.loss_low
+    now += 1000
+    estimator.on_report(ReceiverReport(0.15, 700, now - 700), 250_000, now)  # one packet in seven
+    assert estimator.trend is not Trend.DECREASE and estimator.target_bps >= before

@@ -333,6 +333,39 @@ async def test_base_layer_packets_go_twice_on_rtx_and_upper_layer_ones_once(tune
     assert len(copied) >= len(base) - 4  # all but the last base frames (sent when the next one is due)
 
 
+async def test_video_gone_from_the_history_is_answered_with_a_keyframe_once_per_round_trips(
+    live_pair: tuple[RTCRtpSender, RTCRtpSender, list[av.VideoFrame]],
+) -> None:
+    """Packets sent into an outage cannot be resent, and the receiver cannot decode past them
+    until it gets a keyframe: send one at once, not after its own ~4 s of NACKs. A packet we
+    still hold is resent instead, and one merely too late costs no keyframe (on a thin link
+    keyframes for every late loss would take the rate the picture needs)."""
+    video, _, _ = live_pair
+    history: dict[int, RtpPacket] = {}
+    while len(history) < 10:
+        await asyncio.sleep(0.1)
+        history = dict(getattr(video, "_RTCRtpSender__rtp_history"))
+    tuned = tuning.state(video)
+    newest = max(p.sequence_number for p in history.values())
+
+    def nack(*lost: int) -> RtcpRtpfbPacket:
+        return RtcpRtpfbPacket(fmt=RTCP_RTPFB_NACK, ssrc=1, media_ssrc=video._ssrc, lost=list(lost))
+
+    await video._handle_rtcp_packet(nack(newest))  # still in the history: resent
+    assert tuned.retransmit.sent == 1 and tuned.keyframes_for_loss == 0
+    await video._handle_rtcp_packet(nack(newest - 5000))  # long gone (sent during an outage)
+    assert tuned.keyframes_for_loss == 1
+    await video._handle_rtcp_packet(nack(newest - 5001))  # the receiver asks again: it is on its way
+    assert tuned.keyframes_for_loss == 1
+    tuned.retransmit.deadline_ms = -1_000_000  # every packet is now too late to be of use
+    await asyncio.sleep(1.1)  # past the pause between keyframes (loopback: a round trip is ~0)
+    history = dict(getattr(video, "_RTCRtpSender__rtp_history"))
+    await video._handle_rtcp_packet(nack(max(p.sequence_number for p in history.values())))
+    assert tuned.retransmit.skipped_late == 1 and tuned.keyframes_for_loss == 1
+    await video._handle_rtcp_packet(nack(newest - 6000))
+    assert tuned.keyframes_for_loss == 2
+
+
 # --- receiver NACK pacing -------------------------------------------------------------------
 
 
@@ -422,6 +455,49 @@ async def test_tuned_consent_survives_long_round_trips_and_outages_but_still_exp
                 break
         assert not is_open(a)
         await b.close()
+    finally:
+        tuning.restore()
+
+
+def count_requests(connection: ice.Connection) -> list[int]:
+    """A counter of the STUN requests ``connection`` receives (consent checks among them)."""
+    received = [0]
+    handle = connection.request_received
+
+    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        received[0] += 1
+        return handle(*args, **kwargs)
+
+    connection.request_received = counted  # type: ignore[method-assign]
+    return received
+
+
+async def requests_within(received: list[int], seconds: float) -> int:
+    before = received[0]
+    await asyncio.sleep(seconds)
+    return received[0] - before
+
+
+async def test_tuned_consent_asks_every_probe_interval_while_the_link_is_out() -> None:
+    """During an outage the far end hears a check within a probe interval of the link returning
+    (Chromium's failed ICE comes back on it), not at the next regular check."""
+    tuning.apply(TuningConfig(consent_interval_s=1.5, consent_retransmissions=0, consent_probe_s=0.1,
+                              consent_timeout_s=60))
+    try:
+        a, b = await ice_pair()
+        received = count_requests(b)
+        link = {"delay": 0.0, "drop": 0}
+        slow_answers(b, link)
+        link["drop"] = 1  # the outage: b hears a's checks, a hears nothing back
+        # a regular check went out and went unanswered (the next regular one may be on its way)...
+        await asyncio.sleep(2 * 1.8 + 0.5)
+        assert await requests_within(received, 1.0) >= 5  # ...and from then on a check every 0.1 s
+        link["drop"] = 0  # the link is back: one answer, and the regular interval again
+        await asyncio.sleep(0.5)
+        assert await requests_within(received, 1.0) <= 1
+        assert is_open(a)
+        await b.close()
+        await a.close()
     finally:
         tuning.restore()
 
