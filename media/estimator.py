@@ -35,6 +35,10 @@ from collections import deque
 from dataclasses import dataclass
 
 
+#: the longest gap between reports that still counts as time to grow in
+MAX_REPORT_GAP_S = 6.0
+
+
 class Trend(enum.Enum):
     """What the last update did to the target."""
 
@@ -164,7 +168,9 @@ class BandwidthEstimator:
         if report.probe_ms is not None and report.probe_ms < self._probe_ms:
             self._add_rtt(report)
             return self.target_bps
-        dt_s = 1.0 if self._last_update_ms is None else min(2.0, max(0.0, now_ms - self._last_update_ms) / 1000)
+        # Growth is per second, however sparse the reports (Chromium reports on audio every ~5 s,
+        # the only stream on the stills rung); an outage's silence is not growth time.
+        dt_s = 1.0 if self._last_update_ms is None else min(MAX_REPORT_GAP_S, max(0.0, now_ms - self._last_update_ms) / 1000)
         # (a silence the controller probed out of, on a rung without media, was no outage)
         outage = (self._last_update_ms is not None and self._probe_ms < self._last_update_ms
                   and self.silent_ms(now_ms) > cfg.silence_ms)

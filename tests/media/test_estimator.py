@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from media.estimator import BandwidthEstimator, ReceiverReport, Trend
+from media.estimator import BandwidthEstimator, EstimatorConfig, ReceiverReport, Trend
 from tests.media.fluidlink import FluidLink
 
 
@@ -206,3 +206,20 @@ def test_an_outage_is_not_congestion_the_target_holds_through_it_and_after() -> 
     now += 1000
     estimator.on_report(ReceiverReport(0.15, 700, now - 700), 250_000, now)  # one packet in seven
     assert estimator.trend is not Trend.DECREASE and estimator.target_bps >= before
+
+
+def test_sparse_reports_grow_the_target_as_fast_as_dense_ones() -> None:
+    """On the stills rung only audio reports come back, every ~5 s: the climb per second of a
+    clear link must not depend on how often it is reported."""
+
+    def after_30_s(every_ms: float) -> int:
+        est = BandwidthEstimator(EstimatorConfig(start_bps=20_000))
+        t = 0.0
+        while t < 30_000:
+            t += every_ms
+            est.on_report(ReceiverReport(0.0, 900.0, t - 500), est.target_bps, t)
+        return est.target_bps
+
+    dense, sparse = after_30_s(1_000), after_30_s(5_000)
+    assert dense > 25_000
+    assert sparse >= 0.8 * dense  # compounded less often, so a little less
