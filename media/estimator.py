@@ -3,7 +3,8 @@
 The estimator is pure: every input carries ``now_ms`` and nothing here reads a clock or starts a
 task (the adaptive controller owns the clock). It combines three signals:
 
-* loss (GCC-like): above 10 % the target falls towards the delivered rate, below 2 % it may rise;
+* loss (GCC-like): above 10 % the target falls towards the delivered rate, below 2 % (smoothed:
+  one packet lost in a sparse report of 40 is 2.5 %) it may rise;
   one lossy report alone only pauses the increase, so a short burst (a satellite handover) does
   not move the target; loss that persists (consecutive reports and the smoothed figure above
   10 %) is congestion;
@@ -230,7 +231,7 @@ class BandwidthEstimator:
             self._remember_congestion(capacity, now_ms)
             self._last_decrease_ms = now_ms
             self._trend = Trend.DECREASE
-        elif loss < cfg.loss_low and settled and queue < threshold / 2:
+        elif self._loss < cfg.loss_low and settled and queue < threshold / 2:
             rate = cfg.increase_per_s * min(1.0, cfg.reference_rtt_ms / max(rtt, 1.0))
             # Never run far ahead of what is actually sent: an app-limited sender learns nothing
             # about the link above its own rate (nor does the start, a guess, once it is measured).

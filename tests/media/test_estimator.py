@@ -223,3 +223,13 @@ def test_sparse_reports_grow_the_target_as_fast_as_dense_ones() -> None:
     dense, sparse = after_30_s(1_000), after_30_s(5_000)
     assert dense > 25_000
     assert sparse >= 0.8 * dense  # compounded less often, so a little less
+
+
+def test_one_lost_packet_in_a_sparse_report_does_not_stop_the_climb() -> None:
+    """Audio on the stills rung: ~40 packets a report at 1 % loss, so one report in three shows
+    a packet lost (2.5 %): the smoothed loss, not one report's count, says whether to rise."""
+    est = BandwidthEstimator(EstimatorConfig(start_bps=20_000))
+    for i in range(12):
+        t = 5_000.0 * (i + 1)
+        est.on_report(ReceiverReport(0.025 if i % 3 == 1 else 0.0, 900.0, t - 500), est.target_bps, t)
+    assert est.target_bps > 4.5 * 20_000
