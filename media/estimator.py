@@ -223,8 +223,13 @@ class BandwidthEstimator:
         delay_congested = self._queued_reports >= 2 or (self._queued_reports == 1 and lossy)
         # Unsettled reports may still push further down when the queue keeps growing and they
         # show far less than the target: the capacity fell again (or much further than measured).
+        # Not those about the time before the last decrease (their probe left before it): they
+        # show the overshoot that decrease answered, and on a long round trip the queue it left
+        # keeps growing in them for seconds (a failed probe to the next rung then cascaded to
+        # vitals-only).
+        after_decrease = last is None or report.probe_ms is None or report.probe_ms > last
         if (settled and (delay_congested or loss_congested)) or (
-            growing and delay_congested and capacity * cfg.backoff < 0.8 * self._target
+            after_decrease and growing and delay_congested and capacity * cfg.backoff < 0.8 * self._target
         ):
             drain = 0.92 if queue > 2 * threshold else 1.0
             self._target = min(self._target, capacity * cfg.backoff * drain)

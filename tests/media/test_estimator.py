@@ -233,3 +233,20 @@ def test_one_lost_packet_in_a_sparse_report_does_not_stop_the_climb() -> None:
         t = 5_000.0 * (i + 1)
         est.on_report(ReceiverReport(0.025 if i % 3 == 1 else 0.0, 900.0, t - 500), est.target_bps, t)
     assert est.target_bps > 4.5 * 20_000
+
+
+def test_reports_about_the_overshoot_do_not_cascade_after_the_decrease_answered_it() -> None:
+    """A probe to the next rung overshot a 900 ms link: once the target fell, reports whose
+    sender report left before that (still showing the queue growing) do not push it further."""
+    est = BandwidthEstimator(EstimatorConfig(start_bps=80_000))
+    est.on_report(ReceiverReport(0.0, 900.0, 0.0), 80_000, 1_000.0)
+    now, probe, rtt = 1_000.0, 0.0, 900.0
+    while est.trend is not Trend.DECREASE:  # the overshoot: the queue grows 0.4 s a second
+        now, probe, rtt = now + 500, probe + 500, rtt + 200
+        est.on_report(ReceiverReport(0.0, rtt, probe), 80_000, now)
+        assert now < 10_000, "never saw the congestion"
+    answered = est.target_bps
+    for _ in range(4):  # in flight before the decrease: the queue still growing in them
+        now, probe, rtt = now + 500, probe + 250, rtt + 250
+        est.on_report(ReceiverReport(0.02, rtt, probe), 60_000, now)
+    assert est.target_bps == answered
