@@ -126,6 +126,9 @@ class LadderConfig:
     #: a rung is kept while the target stays above this share of its requirement: the estimator
     #: backs off a little below the capacity it measured, which must not cost a rung
     down_margin: float = 0.92
+    #: after a failed climb the ladder holds the rung it came back to unless the target falls
+    #: below this share of its requirement (the link collapsed rather than refused the probe)
+    collapse: float = 0.5
 
 
 class Ladder:
@@ -147,6 +150,8 @@ class Ladder:
         self._index = self.rungs.index(self.by_name(start or "qvga10"))
         self._headroom_since_ms: float | None = None
         self._switched_ms: float | None = None
+        self._climbed: tuple[int, float] | None = None  # (the rung left, when) on the last climb
+        self._held_until_ms = float("-inf")
 
     def by_name(self, name: str) -> Rung:
         for rung in self.rungs:
@@ -167,14 +172,22 @@ class Ladder:
         (the target is still a guess, nothing measured it yet)."""
         cfg = self.config
         rtt = rtt_ms or 0.0
-        if target_bps < self.rung.required_bps() * cfg.down_margin:
+        settle = max(cfg.settle_ms, 1000 + cfg.settle_rtts * rtt)
+        held = now_ms < self._held_until_ms and target_bps >= cfg.collapse * self.rung.required_bps()
+        if target_bps < self.rung.required_bps() * cfg.down_margin and not held:
             # down: at once, straight to the rung that fits
             # (a ladder cut short above "vitals", like the relay's, stays on its last rung)
             down = min(len(self.rungs) - 1, max(self._index + 1, self._fit_index(target_bps / cfg.down_margin)))
+            if self._climbed is not None and now_ms - self._climbed[1] < 2 * settle:
+                # A climb that failed at once was a probe: back to the rung it left, which held
+                # before, and stay there while the queue the probe left drains (the estimator reads
+                # that queue as far less capacity than the link has), unless the target collapses.
+                down = min(down, self._climbed[0])
+                self._held_until_ms = now_ms + 2 * settle
+            self._climbed = None
             self._switch(down, now_ms)
             return self.rung
         fit = self._fit_index(target_bps / cfg.up_headroom)
-        settle = max(cfg.settle_ms, 1000 + cfg.settle_rtts * rtt)
         settling = self._switched_ms is not None and now_ms - self._switched_ms < settle
         if fit >= self._index or settling or not climb:
             self._headroom_since_ms = None
@@ -182,11 +195,13 @@ class Ladder:
         if self._headroom_since_ms is None:
             self._headroom_since_ms = now_ms
         if now_ms - self._headroom_since_ms >= max(cfg.up_hold_ms, cfg.up_hold_rtts * rtt):
+            self._climbed = (self._index, now_ms)
             self._switch(fit, now_ms)  # up: to the best rung the sustained headroom allows
         return self.rung
 
     def force(self, name: str, now_ms: float) -> Rung:
         """An operator's override (e.g. the specialist asks for stills); hysteresis restarts."""
+        self._climbed, self._held_until_ms = None, float("-inf")
         self._switch(self.rungs.index(self.by_name(name)), now_ms)
         return self.rung
 

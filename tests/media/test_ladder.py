@@ -190,3 +190,23 @@ def test_no_climbing_on_a_guess_but_stepping_down_still_works() -> None:
     for now in range(0, 20_000, 500):
         assert ladder.update(plenty, now, climb=False).name == "qvga10"
     assert ladder.update(ladder.by_name("qvga6").required_bps(), 20_000, climb=False).name == "qvga6"
+
+
+def test_a_climb_that_fails_at_once_returns_to_the_rung_it_left_and_holds_it() -> None:
+    """bgan-64: qvga6 -> qvga8 overflows the link; the estimator's first figure after it (the
+    queue the probe left, read as capacity) is below qvga6 too: the ladder goes back to qvga6
+    and stays there while that queue drains, but not if the link really collapsed."""
+    ladder = Ladder(start="qvga6")
+    qvga8 = ladder.by_name("qvga8").required_bps()
+    t = 10_000.0
+    while ladder.rung.name == "qvga6":
+        t += 500
+        ladder.update(qvga8 * 1.2, t, rtt_ms=900)
+        assert t < 60_000, "never climbed"
+    assert ladder.rung.name == "qvga8"
+    assert ladder.update(36_000, t + 5_000, rtt_ms=900).name == "qvga6"  # not stills
+    assert ladder.update(38_000, t + 6_000, rtt_ms=900).name == "qvga6"  # held while it drains
+    assert ladder.update(15_000, t + 7_000, rtt_ms=900).name != "qvga6"  # a collapse is not held
+    # a fall long after a climb is no failed probe: straight to the rung that fits
+    ladder = Ladder(start="qvga8")
+    assert ladder.update(36_000, 60_000.0, rtt_ms=900).name == "stills"
