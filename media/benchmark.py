@@ -77,7 +77,7 @@ def consult_rig(profile: LinkProfile, work: Path, station_args: Sequence[str] = 
     data = work / "data"
     env = {**os.environ, "PYTHONPATH": PYTHONPATH}
     password = secrets.token_urlsafe(12)
-    subprocess.run(_farlink("admin", "--data-dir", str(data), "create-user", USER, "--password", password),
+    subprocess.run(_farlink("admin", "--data-dir", str(data), "create-user", USER, f"--password={password}"),
                    check=True, stdout=subprocess.DEVNULL, env=env)
     token = subprocess.run(_farlink("admin", "--data-dir", str(data), "create-station-token", "bench-station"),
                            check=True, capture_output=True, text=True, env=env).stdout.strip()
@@ -114,7 +114,7 @@ def record_consult(profile: LinkProfile, seconds: float, probe_file: Path, stati
     probe_file.unlink(missing_ok=True)
     with consult_rig(profile, work, station_args) as rig, open(work / "browser.log", "wb") as log:
         browser = rig.link.popen("b", [sys.executable, "-m", "media.bench_browser", "--url", rig.url, "--user", rig.user,
-                                       "--password", rig.password, "--seconds", str(seconds), "--out", str(probe_file)],
+                                       f"--password={rig.password}", "--seconds", str(seconds), "--out", str(probe_file)],
                                  stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": PYTHONPATH})
         try:
             browser.wait(timeout=seconds + JOIN_GRACE_S)
