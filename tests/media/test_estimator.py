@@ -15,6 +15,17 @@ def drive(link: FluidLink, estimator: BandwidthEstimator, until_ms: float) -> li
     return trace
 
 
+def steady(estimator: BandwidthEstimator, reports: int, rtt_ms: float, sent_bps: float | None = None,
+           now: float = 0.0) -> float:
+    """``reports`` loss-free reports a second apart at ``rtt_ms`` while sending ``sent_bps`` (the
+    target when None), from ``now``; returns the time of the last."""
+    for _ in range(reports):
+        now += 1000
+        estimator.on_report(ReceiverReport(0.0, rtt_ms, now - rtt_ms),
+                            estimator.target_bps if sent_bps is None else sent_bps, now)
+    return now
+
+
 def test_steps_down_within_two_round_trips_of_a_capacity_drop() -> None:
     drop_ms = 60_000
     link = FluidLink(lambda t: 256_000 if t < drop_ms else 64_000, base_rtt_ms=800, queue_ms=1000, loss=0.01)
@@ -63,10 +74,7 @@ def test_long_round_trips_probe_more_slowly() -> None:
 
 def test_a_single_loss_burst_holds_the_target() -> None:
     estimator = BandwidthEstimator()
-    now = 0.0
-    for _ in range(30):
-        now += 1000
-        estimator.on_report(ReceiverReport(0.0, 900, now - 900), 200_000, now)
+    now = steady(estimator, 30, 900, 200_000)
     before = estimator.target_bps
     now += 1000
     estimator.on_report(ReceiverReport(0.35, 900, now - 900), 200_000, now)
@@ -80,10 +88,7 @@ def test_a_single_loss_burst_holds_the_target() -> None:
 def test_one_late_report_is_not_congestion_but_a_queue_the_next_one_confirms_is() -> None:
     """A host too busy to handle a report at once reads it as a queue; the link's queue persists."""
     estimator = BandwidthEstimator()
-    now = 0.0
-    for _ in range(20):
-        now += 1000
-        estimator.on_report(ReceiverReport(0.0, 50, now - 50), 300_000, now)
+    now = steady(estimator, 20, 50, 300_000)
     before = estimator.target_bps
     for rtt in (450, 50):  # handled 400 ms late once (a CPU pause), then on time again
         now += 1000
@@ -98,10 +103,7 @@ def test_one_late_report_is_not_congestion_but_a_queue_the_next_one_confirms_is(
 
 def test_a_growing_queue_that_loses_packets_is_congestion_at_once() -> None:
     estimator = BandwidthEstimator()
-    now = 0.0
-    for _ in range(20):
-        now += 1000
-        estimator.on_report(ReceiverReport(0.0, 800, now - 800), 200_000, now)
+    now = steady(estimator, 20, 800, 200_000)
     now += 1000
     estimator.on_report(ReceiverReport(0.3, 1500, now - 1500), 200_000, now)  # a drop-tail queue overflowing
     assert estimator.trend is Trend.DECREASE
@@ -126,19 +128,14 @@ def test_a_remb_bounds_the_target_while_the_round_trips_show_a_queue_and_then_go
         estimator.on_report(ReceiverReport(0.0, rtt, now - rtt), 300_000, now)
     estimator.on_remb(100_000, now)
     assert estimator.target_bps == 100_000
-    for _ in range(40):
-        now += 1000
-        estimator.on_report(ReceiverReport(0.0, 800, now - 800), estimator.target_bps, now)
+    steady(estimator, 40, 800, now=now)
     assert estimator.target_bps > 150_000
 
 
 def test_a_remb_is_no_bound_while_the_round_trips_show_no_queue() -> None:
     """A loaded receiver's delay estimate can fall far below a link that is empty."""
     estimator = BandwidthEstimator()
-    now = 0.0
-    for _ in range(5):
-        now += 1000
-        estimator.on_report(ReceiverReport(0.0, 800, now - 800), 300_000, now)
+    now = steady(estimator, 5, 800, 300_000)
     before = estimator.target_bps
     estimator.on_remb(20_000, now)
     assert estimator.target_bps == before
@@ -192,10 +189,7 @@ def test_an_outage_is_not_congestion_the_target_holds_through_it_and_after() -> 
     into the outage as lost and the next one a thin link's usual loss: the target stays where
     the link had it, and the smoothed loss (Opus FEC follows it) is not the outage's."""
     estimator = BandwidthEstimator()
-    now = 0.0
-    for _ in range(40):
-        now += 1000
-        estimator.on_report(ReceiverReport(0.0, 700, now - 700), 250_000, now)
+    now = steady(estimator, 40, 700, 250_000)
     before = estimator.target_bps
     assert estimator.silent_ms(now) == 0.0
     now += 60_000  # the outage: nothing at all

@@ -517,43 +517,37 @@ def test_loss_is_counted_over_enough_packets_not_per_report() -> None:
     assert state.report(block(1150, 9, 0.0), 3.0).fraction_lost == 0.0  # retransmissions arrived
 
 
-async def test_our_sdp_asks_the_far_end_for_thin_opus_and_restore_puts_it_back() -> None:
-    async def offer() -> str:
-        pc = RTCPeerConnection()
-        pc.addTransceiver("audio")
-        await pc.setLocalDescription(await pc.createOffer())
-        sdp = pc.localDescription.sdp
-        await pc.close()
-        return sdp
+async def offer(*kinds: str) -> str:
+    """The SDP of an offer with a transceiver of each of ``kinds``."""
+    pc = RTCPeerConnection()
+    for kind in kinds:
+        pc.addTransceiver(kind)
+    await pc.setLocalDescription(await pc.createOffer())
+    sdp = pc.localDescription.sdp
+    await pc.close()
+    return sdp
 
+
+async def test_our_sdp_asks_the_far_end_for_thin_opus_and_restore_puts_it_back() -> None:
     tuning.apply()
     try:
-        assert "maxaveragebitrate=16000" in await offer()
+        assert "maxaveragebitrate=16000" in await offer("audio")
     finally:
         tuning.restore()
-    assert "maxaveragebitrate" not in await offer()
+    assert "maxaveragebitrate" not in await offer("audio")
 
 
 async def test_video_offers_the_playout_delay_with_an_unused_id_and_restore_removes_it() -> None:
-    async def offer() -> str:
-        pc = RTCPeerConnection()
-        pc.addTransceiver("audio")
-        pc.addTransceiver("video")
-        await pc.setLocalDescription(await pc.createOffer())
-        sdp = pc.localDescription.sdp
-        await pc.close()
-        return sdp
-
     tuning.apply()
     tuning.apply()  # idempotent: offered once
     try:
-        sdp = await offer()
+        sdp = await offer("audio", "video")
     finally:
         tuning.restore()
     ids = playout_delay_ids(sdp)
     assert list(ids) == ["video"]
     assert len(re.findall(rf"a=extmap:{ids['video']} ", sdp)) == 1  # BUNDLE: one id, one meaning
-    assert playout_delay_ids(await offer()) == {}
+    assert playout_delay_ids(await offer("audio", "video")) == {}
 
 
 async def test_own_stream_announces_the_video_apart_from_the_audio() -> None:
