@@ -5,6 +5,7 @@ encoders, retransmission budget and the capture track.
 Every ``interval_s`` it drains what ``media.tuning`` collected on each sender (receiver reports
 with round trips, REMB), measures what was sent from ``RTCRtpSender.getStats()``, updates the
 estimator and the ladder, paces the video to what the target leaves for it (``pacing_bps``),
+pads up to the target while the estimator explores rates above the rung (``padding_bps``),
 and when the rung changes: sets the VP8 and Opus settings, enables or disables the senders,
 sizes the retransmission budget and tells its observers (the peer's
 ``media.rungtrack.RungTrack`` scales resolution and frame rate to ``rung``). ``media.tuning.apply()`` must have been called
@@ -58,6 +59,8 @@ PACER_WAIT_MS = 400.0
 #: video leaves at most this many times the rung's rate (Chromium paces at 2.5 times its target):
 #: on a fast link a keyframe still leaves within a few frame intervals
 PACE_FACTOR = 2.5
+#: padding reaches this far beyond what the next rung needs to climb
+PAD_BEYOND = 1.05
 #: a REMB for the video below this share of the video we send is the receiver seeing overuse
 REMB_OVERUSE = 0.9
 #: the base layer is sent twice from this round trip and smoothed loss on...
@@ -98,6 +101,26 @@ def remb_bound(remb_bps: int, rung: Rung, video_sent_bps: float, unbounded: int)
     return int(remb_bps + rung.wire_bps() - rung.video_wire_bps())
 
 
+def climb_bps(ladder: Ladder) -> float | None:
+    """The target at which the ladder climbs to the next rung up (with its headroom, and a little
+    beyond so the target can clear it); None on the top rung or without video."""
+    index = ladder.rungs.index(ladder.rung)
+    if index == 0 or not ladder.rung.has_video:
+        return None
+    return ladder.rungs[index - 1].required_bps() * ladder.config.up_headroom * PAD_BEYOND
+
+
+def padding_bps(ladder: Ladder, estimator: BandwidthEstimator, media_bps: float, now_ms: float) -> float:
+    """Padding that brings what is sent (``media_bps`` on the wire, all but padding) up to the
+    target, while the estimator allows a probe for the next rung up, and only as far as that
+    rung needs to climb: the probe that tells whether it fits, ramping at the estimator's pace.
+    None on the top rung or without video (the padding rides the video's RTX stream)."""
+    climb = climb_bps(ladder)
+    if climb is None or not estimator.may_probe(climb, now_ms):
+        return 0.0
+    return max(0.0, min(estimator.target_bps, climb) - media_bps)
+
+
 def pacing_bps(rung: Rung, target_bps: float) -> float:
     """The rate the video of ``rung`` and its retransmissions may leave at.
 
@@ -135,7 +158,7 @@ class AdaptiveController:
         self._clock = clock
         self._observers: list[RungObserver] = []
         #: (now_ms, bytes, packets) of all senders, then of video alone
-        self._sent: deque[tuple[float, int, int, int, int]] = deque()
+        self._sent: deque[tuple[float, ...]] = deque()
         self._task: asyncio.Task[None] | None = None
         self._applied: Rung | None = None
         self._loss_bucket: object = None
@@ -143,6 +166,7 @@ class AdaptiveController:
         self._probed_ms: float | None = None
         self._probe_wait_s = SILENT_PROBE_S
         self._protecting = False
+        self._padding_bps = 0.0
         self._heard_ms = self._now_ms()  # the far end's last feedback (or our start)
         self._outage = False  # no feedback for longer than the estimator's silence_ms
 
@@ -166,6 +190,9 @@ class AdaptiveController:
             self._task = asyncio.ensure_future(self._run())
 
     async def stop(self) -> None:
+        for sender in self._senders():
+            if sender.kind == "video":
+                tuning.pad(sender, 0.0)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -185,6 +212,7 @@ class AdaptiveController:
         return {
             "target_kbps": round(self.estimator.target_bps / 1000, 1),
             "pace_kbps": round(pacing_bps(rung, self.estimator.target_bps) / 1000, 1),
+            "padding_kbps": round(self._padding_bps / 1000, 1),
             "rung": rung.name,
             "width": rung.width,
             "height": rung.height,
@@ -201,7 +229,7 @@ class AdaptiveController:
         """One control step (the loop calls this every ``interval_s``)."""
         now_ms = self._now_ms()
         offset_ms = now_ms - time.monotonic() * 1000  # tuning stamps feedback on time.monotonic
-        sent_bps, video_bps = await self._sent_bps(now_ms)
+        sent_bps, video_bps, padded_bps = await self._sent_bps(now_ms)
         before = self.estimator.target_bps
         reports: list[ReceiverReport] = []
         rembs: list[int] = []
@@ -226,7 +254,7 @@ class AdaptiveController:
                 latest.rtt_ms if latest else None,
                 latest.probe_ms + offset_ms if latest and latest.probe_ms is not None else None,
             )
-            self.estimator.on_report(combined, sent_bps, now_ms)
+            self.estimator.on_report(combined, sent_bps, now_ms, probing=self._padding_bps > 0)
         if self.estimator.target_bps < 0.95 * before:
             logger.info("target down to %d bit/s: sent %d, %s, REMB %s", self.estimator.target_bps, sent_bps,
                         self.status(), rembs)
@@ -239,6 +267,7 @@ class AdaptiveController:
             self._apply(rung)
         else:
             self._pace(rung)
+        self._pad(sent_bps - padded_bps)
         return rung
 
     def _probe_from_silence(self, rung: Rung, now_ms: float) -> Rung:
@@ -321,6 +350,16 @@ class AdaptiveController:
             if sender.kind == "video":
                 tuning.pace(sender, pacing_bps(rung, self.estimator.target_bps), limit_ms)
 
+    def _pad(self, media_bps: float) -> None:
+        padding = padding_bps(self.ladder, self.estimator, media_bps, self._now_ms())
+        if bool(padding) != bool(self._padding_bps):
+            logger.info("padding %s: %d bit/s (target %d bit/s, rung %s)", "on" if padding else "off", padding,
+                        self.estimator.target_bps, self.rung.name)
+        self._padding_bps = padding
+        for sender in self._senders():
+            if sender.kind == "video":
+                tuning.pad(sender, padding)
+
     def _pacers(self) -> list[Pacer]:
         return [p for s in self._senders() if (p := tuning.state(s).pacer) is not None]
 
@@ -342,33 +381,34 @@ class AdaptiveController:
             return by_kind["video"]
         return by_kind.get("audio") or by_kind.get("video")
 
-    async def _sent_bps(self, now_ms: float) -> tuple[float, float]:
-        """What went out lately on the wire: everything, vitals and RTCP included (the ladder's
-        budget), and the video alone."""
-        octets = packets = video_octets = video_packets = 0
+    async def _sent_bps(self, now_ms: float) -> tuple[float, float, float]:
+        """What went out lately on the wire: everything, vitals, RTCP and padding included (the
+        ladder's budget), the video alone, and the padding alone."""
+        counts = [0] * 6  # octets and packets: all, video (with its base-layer copies), padding
         for sender in self._senders():
             for stats in (await sender.getStats()).values():
                 if stats.type == "outbound-rtp":
-                    octets += stats.bytesSent
-                    packets += stats.packetsSent
+                    counts[0] += stats.bytesSent
+                    counts[1] += stats.packetsSent
                     if sender.kind == "video":  # with the base layer's second copies (RTX)
                         state = tuning.state(sender)
-                        video_octets = stats.bytesSent + state.duplicated_bytes
-                        video_packets = stats.packetsSent + state.duplicated_packets
-                        octets += state.duplicated_bytes
-                        packets += state.duplicated_packets
-        self._sent.append((now_ms, octets, packets, video_octets, video_packets))
+                        counts[2] = stats.bytesSent + state.duplicated_bytes
+                        counts[3] = stats.packetsSent + state.duplicated_packets
+                        counts[4], counts[5] = state.padding_bytes, state.padding_packets
+                        counts[0] += state.duplicated_bytes + state.padding_bytes
+                        counts[1] += state.duplicated_packets + state.padding_packets
+        self._sent.append((now_ms, *counts))
         while len(self._sent) > 2 and self._sent[1][0] <= now_ms - 1500:
             self._sent.popleft()
-        then, octets0, packets0, video_octets0, video_packets0 = self._sent[0]
+        then, *before = self._sent[0]
         if now_ms - then < 200:
-            return self.rung.wire_bps(), self.rung.video_wire_bps()
+            return self.rung.wire_bps() + self._padding_bps, self.rung.video_wire_bps(), self._padding_bps
 
-        def wire(octets: int, packets: int) -> float:
+        def wire(i: int) -> float:
+            octets, packets = counts[i] - before[i], counts[i + 1] - before[i + 1]
             return (octets + packets * RTP_OVERHEAD_BYTES) * 8 * 1000 / (now_ms - then)
 
-        video = wire(video_octets - video_octets0, video_packets - video_packets0)
-        return wire(octets - octets0, packets - packets0) + self.rung.vitals_bps() + RTCP_BPS, video
+        return wire(0) + self.rung.vitals_bps() + RTCP_BPS, wire(2), wire(4)
 
     def _now_ms(self) -> float:
         return self._clock() * 1000

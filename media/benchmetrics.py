@@ -43,7 +43,8 @@ class Result:
     load_avg: list[float] = field(default_factory=list)  # 1-minute load average before and after the run
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "padding_kbps": self.on_air_kbps.get("padding", 0.0),
+                "uplink_kbps": round(sum(self.on_air_kbps.values()), 1)}
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -140,7 +141,8 @@ COLUMNS = [
     ("variant", "variant"), ("survived", "alive"), ("rung", "rung"), ("video_kbps", "video kb/s"), ("width", "w"), ("height", "h"),
     ("fps", "fps"), ("p95_frame_delay_ms", "p95 delay ms"), ("freezes_per_min", "freezes/min"),
     ("longest_freeze_s", "longest s"), ("audio_kbps", "audio kb/s"), ("vitals_p99_ms", "vitals p99 ms"),
-    ("retransmit_kbps", "rtx kb/s"), ("bottleneck_drops", "drops"), ("recovery_s", "recovery s"),
+    ("retransmit_kbps", "rtx kb/s"), ("padding_kbps", "pad kb/s"), ("uplink_kbps", "up kb/s"),
+    ("bottleneck_drops", "drops"), ("recovery_s", "recovery s"),
 ]
 
 

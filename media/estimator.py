@@ -26,7 +26,12 @@ counting, so media come back at the rate the link had before.
 Increases are multiplicative but scaled down by the round trip (a 1.5 s link probes ~7x slower
 than a 200 ms one), slowed near the capacity last measured, and allowed above it only as time
 passes, with a backoff that doubles whenever a probe hits the same wall again: that is what keeps
-the target (and the ladder above it) from oscillating around the capacity.
+the target (and the ladder above it) from oscillating around the capacity. And the target never
+runs far ahead of what is sent: rates above the current rung are found by sending them, the
+controller padding up to the target while it ``may_probe``, ramping at the increase rate, so
+that the probe that meets the link's capacity overshoots it by a few per cent, not by the next
+rung's (a jump from vga12 to vga15 on a 256 kbit/s link was a second of queue in front of every
+vitals message).
 """
 
 from __future__ import annotations
@@ -38,6 +43,9 @@ from dataclasses import dataclass
 
 #: the longest gap between reports that still counts as time to grow in
 MAX_REPORT_GAP_S = 6.0
+#: the target may rise above the rate sent by this factor plus this much, no further
+PROBE_LEAD = 1.1
+PROBE_LEAD_BPS = 4_000
 
 
 class Trend(enum.Enum):
@@ -76,6 +84,9 @@ class EstimatorConfig:
     #: queueing delay (RTT above the base) that counts as congestion: this plus a share of base
     queue_threshold_ms: float = 120.0
     queue_threshold_share: float = 0.1
+    #: while the sender pads to probe, the increase is this much slower: the overshoot a
+    #: round trip's feedback finds is smaller
+    probe_slowdown: float = 0.5
     #: after a decrease, the target settles this far below the measured capacity
     backoff: float = 0.9
     #: how long the smallest RTT sample is remembered as the base (path changes need forgetting)
@@ -88,6 +99,9 @@ class EstimatorConfig:
     #: is found within a minute or two, and a steady wall is knocked on every few minutes
     probe_patience_s: float = 60.0
     probe_backoff_max: float = 8.0
+    #: the start was measured (a link check, the last call), not guessed: the first report
+    #: does not bring it down to what the sender happens to send at first
+    start_measured: bool = False
     #: no report for this long is an outage, not a report interval (Chromium reports every ~1 s
     #: with video, every ~5 s with audio alone)
     silence_ms: float = 8_000.0
@@ -113,6 +127,7 @@ class BandwidthEstimator:
         self._rembs: deque[tuple[float, float]] = deque()  # (now_ms, bps)
         self._sent: deque[tuple[float, float]] = deque()  # (now_ms, sent_bps) as reported
         self._probe_ms = float("-inf")  # when the last probe from silence began
+        self._may_rise = False  # the last report allowed an increase (whether or not a ceiling held it)
 
     @property
     def target_bps(self) -> int:
@@ -160,8 +175,24 @@ class BandwidthEstimator:
         self._probe_ms = now_ms
         self._trend = Trend.INCREASE
 
-    def on_report(self, report: ReceiverReport, sent_bps: float, now_ms: float) -> int:
+    def may_probe(self, bps: float, now_ms: float) -> bool:
+        """Whether a sender that wants to know if ``bps`` fits should pad up to the target now
+        (``probing``): the last report allowed an increase, and either no congestion has been
+        met yet, or the rate that met it is old enough for the probe schedule to allow ``bps``
+        (below that, padding would only find the same wall again)."""
+        if not self._may_rise:
+            return False
+        if self._capacity is None:
+            return True
+        wall, seen_ms = self._capacity
+        return wall * (0.97 + (now_ms - seen_ms) / 1000 / (self.config.probe_patience_s * self._probe_backoff)) >= bps
+
+    def on_report(self, report: ReceiverReport, sent_bps: float, now_ms: float, *, probing: bool = False) -> int:
         """Feed one receiver report; ``sent_bps`` is what we sent lately (wire rate, all media).
+        ``probing``: the sender pads up to the target; a queue that starts to grow in a single
+        report then ends the probe (a congestion at the rate sent): padding stops at once, and on
+        a long round trip the second report that confirms a queue comes a second too late to keep
+        the vitals behind it within a few hundred milliseconds.
 
         Returns the new target in bits/s.
         """
@@ -173,6 +204,7 @@ class BandwidthEstimator:
         # the only stream on the stills rung); an outage's silence is not growth time.
         dt_s = 1.0 if self._last_update_ms is None else min(MAX_REPORT_GAP_S, max(0.0, now_ms - self._last_update_ms) / 1000)
         # (a silence the controller probed out of, on a rung without media, was no outage)
+        first = self._last_update_ms is None
         outage = (self._last_update_ms is not None and self._probe_ms < self._last_update_ms
                   and self.silent_ms(now_ms) > cfg.silence_ms)
         self._last_update_ms = now_ms
@@ -181,7 +213,7 @@ class BandwidthEstimator:
             self._add_rtt(report)
             self._sent_at(report.probe_ms, sent_bps, now_ms)
             self._lossy_reports = self._queued_reports = 0
-            self._trend = Trend.HOLD
+            self._trend, self._may_rise = Trend.HOLD, False
             return self.target_bps
         counted = report.fraction_lost is not None
         if report.fraction_lost is not None:
@@ -190,6 +222,7 @@ class BandwidthEstimator:
         loss = min(1.0, max(0.0, report.fraction_lost)) if report.fraction_lost is not None else self._loss
         growth = self._add_rtt(report)
         rtt = self._srtt if self._srtt is not None else cfg.reference_rtt_ms
+        self._may_rise = False
 
         threshold = self._queue_threshold()
         queue = self.queue_ms
@@ -220,7 +253,8 @@ class BandwidthEstimator:
         # handled late reads like one that queued); a queue that the next report confirms, or
         # that loses packets as it grows (a full drop-tail queue), is the link's.
         self._queued_reports = self._queued_reports + 1 if growing or standing else 0
-        delay_congested = self._queued_reports >= 2 or (self._queued_reports == 1 and lossy)
+        delay_congested = self._queued_reports >= 2 or (self._queued_reports == 1 and lossy) or (
+            probing and queue > threshold / 2 and growth > 0.02)
         # Unsettled reports may still push further down when the queue keeps growing and they
         # show far less than the target: the capacity fell again (or much further than measured).
         # Not those about the time before the last decrease (their probe left before it): they
@@ -237,11 +271,18 @@ class BandwidthEstimator:
             self._last_decrease_ms = now_ms
             self._trend = Trend.DECREASE
         elif self._loss < cfg.loss_low and settled and queue < threshold / 2:
+            self._may_rise = True
             rate = cfg.increase_per_s * min(1.0, cfg.reference_rtt_ms / max(rtt, 1.0))
-            # Never run far ahead of what is actually sent: an app-limited sender learns nothing
-            # about the link above its own rate (nor does the start, a guess, once it is measured).
-            ceiling = 2.5 * sent_bps + 64_000
-            self._target = min(self._target, ceiling)
+            if probing:
+                rate *= cfg.probe_slowdown
+            # The target rises no further than a little above what is sent: an app-limited sender
+            # learns nothing about the link above its own rate, and the rates beyond are found by
+            # sending them (padding, see ``may_probe``). A target above what is sent is kept (an
+            # encoder that sends less than its rung on a still scene says nothing against the
+            # rung), unless far above it, or it is the start's guess: that comes down at once.
+            lead = PROBE_LEAD * sent_bps + PROBE_LEAD_BPS
+            self._target = min(self._target, lead if first and not cfg.start_measured else 2.5 * sent_bps + 64_000)
+            ceiling = max(self._target, lead)
             if self._capacity is not None:
                 wall, seen_ms = self._capacity
                 if sent_then > 1.1 * wall:
@@ -252,10 +293,12 @@ class BandwidthEstimator:
                 else:
                     if self._target > 0.9 * wall:
                         rate *= 0.25
-                    # Going back above a rate that congested the link is a probe: allowed a
-                    # little more as time passes, more slowly after each probe that failed.
+                    # Up to just below the wall the link was measured: no need to send it first.
+                    # Going back above it is a probe: allowed a little more as time passes, more
+                    # slowly after each probe that failed.
                     age_s = (now_ms - seen_ms) / 1000
-                    ceiling = min(ceiling, wall * (0.97 + age_s / (cfg.probe_patience_s * self._probe_backoff)))
+                    ceiling = min(max(ceiling, 0.97 * wall),
+                                  wall * (0.97 + age_s / (cfg.probe_patience_s * self._probe_backoff)))
             if self._target < ceiling:
                 self._target = min(ceiling, self._target * (1 + rate * dt_s))
                 self._trend = Trend.INCREASE

@@ -4,7 +4,8 @@ Used by the link emulator to count what a link carried and dropped per class. UD
 demultiplexed by their first byte (RFC 7983): 0-3 STUN, 20-63 DTLS (the data channels ride SCTP
 over DTLS), 128-191 RTP or RTCP. RTCP is told from RTP by its packet type 192-223 (RFC 5761);
 SRTP leaves the RTP header readable, so the payload type says audio, video or retransmission,
-using aiortc's payload type numbers (the station offers, so both ends use them).
+using aiortc's payload type numbers (the station offers, so both ends use them); a packet on the
+retransmission stream with the padding bit set is a bandwidth probe's padding, not a repair.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from aiortc.codecs import CODECS, is_rtx
 class TrafficClass(enum.StrEnum):
     VIDEO = "video"
     RTX = "rtx"
+    PADDING = "padding"
     AUDIO = "audio"
     DATA = "data"
     RTCP = "rtcp"
@@ -49,5 +51,6 @@ def classify(packet: bytes) -> TrafficClass:
     if 128 <= first <= 191:
         if 192 <= second <= 223:
             return TrafficClass.RTCP
-        return PAYLOAD_TYPES.get(second & 0x7F, TrafficClass.OTHER)
+        kind = PAYLOAD_TYPES.get(second & 0x7F, TrafficClass.OTHER)
+        return TrafficClass.PADDING if kind is TrafficClass.RTX and first & 0x20 else kind
     return TrafficClass.OTHER

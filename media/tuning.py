@@ -33,6 +33,9 @@ What it changes, and where:
   for the NACK. The far end drops whichever copy comes second; the media SSRC's loss counts
   stay true (both aiortc and Chromium count RTX packets on the RTX stream). The controller pays
   for the copies out of the rung's video budget (``media.adaptive``).
+* ``pad(sender, bps)``: padding-only packets on the sender's RTX stream at ``bps`` while its
+  pacer holds no video, the way Chromium probes (the far end drops them on arrival). It lets the
+  controller measure the link above the rung it sends (``media.estimator``, ``exploring``).
 * ``RTCRtpReceiver`` (video): the jitter buffer becomes ``media.jitter.DeadlineJitterBuffer``
   and NACKs are paced by ``media.retransmit.NackScheduler``.
 * ``aiortc.codecs.CODECS``: the Opus we offer and answer carries ``OPUS_RECEIVE_PARAMETERS``
@@ -125,6 +128,10 @@ LOSS_MIN_PACKETS = 20
 PACER_TICK_S = 0.05
 #: IPv4 + UDP + SRTP tag, added to an RTP packet's size when charging the retransmission budget
 _WIRE_OVERHEAD_BYTES = 38
+#: padding bytes in each padding-only packet: the most RTP's one-byte padding count allows
+PADDING_BYTES = 255
+#: a padding packet on the wire: the padding, the RTP header and the overhead above
+PADDING_WIRE_BYTES = PADDING_BYTES + 12 + _WIRE_OVERHEAD_BYTES
 
 
 @dataclass(frozen=True)
@@ -177,6 +184,11 @@ class SenderState:
         self.duplicated_packets = 0
         self.duplicated_ts: int | None = None  # RTP timestamp of the last frame looked at
         self.sending_copies = False  # while duplicate_base_layer hands copies to the transport
+        #: padding rate set by ``pad``, and the RTP padding bytes and packets it sent
+        self.padding_bps = 0.0
+        self.padding_bytes = 0
+        self.padding_packets = 0
+        self._padding: asyncio.Task[None] | None = None
         self._sr_sent: dict[int, float] = {}  # LSR (middle 32 bits of the NTP time) -> monotonic s
         self._loss_base: tuple[int, int] | None = None  # (highest sequence, cumulative lost) last counted
         self.keyframes_for_loss = 0
@@ -417,6 +429,44 @@ def pace(sender: RTCRtpSender, rate_bps: float, limit_ms: float) -> None:
     paced: dict[int, tuple[SenderState, bool]] = sender.transport.__dict__.setdefault(_PACED_ATTR, {})
     paced[sender._ssrc] = (tuned, False)
     paced[sender._rtx_ssrc] = (tuned, True)
+
+
+def pad(sender: RTCRtpSender, rate_bps: float) -> None:
+    """From now on ``sender`` adds ``rate_bps`` of padding (0 stops it) on its RTX stream; none
+    where RTX was not negotiated."""
+    tuned = state(sender)
+    tuned.padding_bps = max(0.0, rate_bps)
+    if tuned.padding_bps and (tuned._padding is None or tuned._padding.done()):
+        tuned._padding = asyncio.ensure_future(_send_padding(sender, tuned))
+
+
+async def _send_padding(sender: RTCRtpSender, tuned: SenderState) -> None:
+    """Padding-only RTX packets at ``tuned.padding_bps``, each tick what the ticks since the last
+    allow, while the pacer holds no video (padding must not delay it); ends when the rate is 0."""
+    bits = PADDING_WIRE_BYTES * 8
+    credit, last = 0.0, time.monotonic()
+    while tuned.padding_bps > 0:
+        await asyncio.sleep(PACER_TICK_S)
+        now = time.monotonic()
+        credit = min(credit + tuned.padding_bps * (now - last), max(bits, 2 * PACER_TICK_S * tuned.padding_bps))
+        last = now
+        payload_type = getattr(sender, "_RTCRtpSender__rtx_payload_type")
+        transport = sender.transport
+        if payload_type is None or transport.state != "connected" or (tuned.pacer is not None and len(tuned.pacer)):
+            continue
+        while credit >= bits:
+            credit -= bits
+            sequence = getattr(sender, "_RTCRtpSender__rtx_sequence_number")
+            setattr(sender, "_RTCRtpSender__rtx_sequence_number", (sequence + 1) & 0xFFFF)
+            packet = RtpPacket(payload_type=payload_type, sequence_number=sequence,
+                               timestamp=getattr(sender, "_RTCRtpSender__rtp_timestamp"), ssrc=sender._rtx_ssrc)
+            packet.padding_size = PADDING_BYTES
+            try:
+                await _originals["dtls_send_rtp"](transport, packet.serialize())
+            except ConnectionError:
+                return
+            tuned.padding_bytes += PADDING_BYTES
+            tuned.padding_packets += 1
 
 
 async def _dtls_send_rtp(self: RTCDtlsTransport, data: bytes) -> None:

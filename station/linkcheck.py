@@ -95,7 +95,7 @@ def start_at(bps: int) -> tuple[Ladder, BandwidthEstimator]:
     """A call's ladder and estimator starting at ``bps``: the ladder on the best rung that fits it
     (no cap: a VSAT call starts at VGA instead of climbing for a minute over 600 ms round trips)."""
     ladder = Ladder()
-    return Ladder(start=ladder.best_fit(bps).name), BandwidthEstimator(EstimatorConfig(start_bps=bps))
+    return Ladder(start=ladder.best_fit(bps).name), BandwidthEstimator(EstimatorConfig(start_bps=bps, start_measured=True))
 
 
 @dataclass(frozen=True)

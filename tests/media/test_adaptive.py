@@ -174,8 +174,8 @@ async def test_forced_rungs_switch_senders(peers: tuple[RTCPeerConnection, RungT
     assert tuning.state(audio).audio.ptime_ms == 120 and audio._enabled
     controller.force("vitals")
     assert not video._enabled and not audio._enabled
-    controller.force("vga25")
-    assert video._enabled and tuning.state(video).video.bitrate_bps == 560_000
+    controller.force("vga27")
+    assert video._enabled and tuning.state(video).video.bitrate_bps == 600_000
 
 
 async def test_a_rung_without_media_probes_the_next_one_up_with_backoff(

@@ -244,3 +244,37 @@ def test_reports_about_the_overshoot_do_not_cascade_after_the_decrease_answered_
         now, probe, rtt = now + 500, probe + 250, rtt + 250
         est.on_report(ReceiverReport(0.02, rtt, probe), 60_000, now)
     assert est.target_bps == answered
+
+
+def test_a_probe_ends_at_the_first_report_of_a_growing_queue() -> None:
+    """Padding to probe: one report whose queue grows past half the threshold ends it (without
+    padding a second one must confirm it: a single late report may be a busy CPU)."""
+    def after(probing: bool) -> Trend:
+        estimator = BandwidthEstimator(EstimatorConfig(start_bps=200_000))
+        now = steady(estimator, 10, 800, 200_000)
+        now += 1000
+        estimator.on_report(ReceiverReport(0.0, 910, now - 910), 200_000, now, probing=probing)
+        return estimator.trend
+
+    assert after(probing=True) is Trend.DECREASE
+    assert after(probing=False) is Trend.HOLD
+
+
+def test_probes_wait_for_the_schedule_to_allow_the_next_rung() -> None:
+    """After congestion at C, a probe for a rate R is due once the wall's schedule reaches R:
+    later for a higher R, and later again after a probe that met the same wall."""
+    estimator = BandwidthEstimator(EstimatorConfig(start_bps=100_000))
+    now = steady(estimator, 5, 800, 100_000)
+    assert estimator.may_probe(10_000_000, now)  # no wall met yet: any rate is worth a probe
+    for _ in range(3):  # a queue that grows: congestion at ~100 kbit/s
+        now += 1000
+        estimator.on_report(ReceiverReport(0.0, 800 + (now % 100_000) / 10, now - 800), 100_000, now)
+    assert estimator.trend is Trend.DECREASE or estimator.target_bps < 100_000
+    wall_ms = now
+
+    def due(bps: float) -> float:
+        return next(t for t in range(int(wall_ms), int(wall_ms) + 1_000_000, 500)
+                    if estimator.may_probe(bps, t) or t - wall_ms > 900_000) - wall_ms
+
+    now = steady(estimator, 3, 800, estimator.target_bps, now)
+    assert 0 < due(120_000) < due(200_000) < 900_000

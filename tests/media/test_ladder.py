@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from devices.errors import LocalError
+from media.adaptive import padding_bps
 from media.estimator import BandwidthEstimator, EstimatorConfig, ReceiverReport
 from media.ladder import RUNGS, Ladder, Rung
 from tests.media.fluidlink import FluidLink
@@ -19,7 +20,7 @@ def test_audio_overhead_matches_the_measured_wire_rate() -> None:
     ("link_bps", "expected"),
     [
         (10_000_000, "vga30"),
-        (1_000_000 * 0.85, "vga25"),  # vsat-geo: the estimator holds ~0.85-0.95 of the link
+        (1_000_000 * 0.85, "vga27"),  # vsat-geo: the estimator holds ~0.85-0.95 of the link
         (256_000 * 0.85, "vga12"),
         (64_000 * 0.85, "qvga6"),
         (24_000 * 0.9, "stills"),
@@ -43,7 +44,7 @@ def test_rungs_meet_the_benchmark_floors() -> None:
 
 
 def test_down_is_immediate_and_skips_rungs() -> None:
-    ladder = Ladder(start="vga25")
+    ladder = Ladder(start="vga27")
     assert ladder.update(60_000, now_ms=0).name == "qvga6"
 
 
@@ -67,8 +68,8 @@ def test_up_jumps_to_what_the_headroom_allows_then_settles() -> None:
     plenty = 2_000_000
     ladder.update(plenty, 0)
     assert ladder.update(plenty, 3_000).name == "vga30"
-    assert ladder.update(ladder.by_name("vga25").required_bps(), 4_000).name == "vga25"
-    assert ladder.update(plenty, 6_000).name == "vga25"  # settling after the switch
+    assert ladder.update(ladder.by_name("vga27").required_bps(), 4_000).name == "vga27"
+    assert ladder.update(plenty, 6_000).name == "vga27"  # settling after the switch
     ladder.update(plenty, 7_000)
     assert ladder.update(plenty, 10_000).name == "vga30"
 
@@ -87,7 +88,7 @@ def test_long_round_trips_wait_longer_to_go_up() -> None:
     ladder = Ladder(start="qvga6")
     ladder.update(1_000_000, 0, rtt_ms=1500)
     assert ladder.update(1_000_000, 5_900, rtt_ms=1500).name == "qvga6"
-    assert ladder.update(1_000_000, 6_000, rtt_ms=1500).name == "vga25"
+    assert ladder.update(1_000_000, 6_000, rtt_ms=1500).name == "vga27"
 
 
 def test_a_ladder_cut_short_stays_on_its_last_rung() -> None:
@@ -122,7 +123,7 @@ def test_a_single_loss_burst_changes_no_rung() -> None:
 @pytest.mark.parametrize(
     ("capacity", "rtt", "queue", "loss", "floor"),
     [
-        (1_000_000, 600, 500, 0.005, "vga25"),
+        (1_000_000, 600, 500, 0.005, "vga27"),
         (256_000, 800, 1000, 0.01, "vga12"),
         (64_000, 900, 1500, 0.01, "qvga6"),
         (24_000, 1500, 2000, 0.02, "stills"),
@@ -131,31 +132,58 @@ def test_a_single_loss_burst_changes_no_rung() -> None:
 def test_the_ladder_settles_on_each_link_without_flapping(
     capacity: int, rtt: int, queue: int, loss: float, floor: str
 ) -> None:
-    """The sender is app-limited at its rung's wire rate, as the real one is."""
     link = FluidLink(lambda t: capacity, base_rtt_ms=rtt, queue_ms=queue, loss=loss, seed=capacity)
-    estimator = BandwidthEstimator()
     ladder = Ladder()
-    switches: list[tuple[float, str]] = []
-    for now, report in link.run(300_000, lambda: ladder.rung.wire_bps()):
-        estimator.on_report(report, ladder.rung.wire_bps(), now)
-        before = ladder.rung
-        if ladder.update(estimator.target_bps, now, estimator.rtt_ms) != before:
-            switches.append((now, ladder.rung.name))
+    switches = ride(link, 300_000, BandwidthEstimator(), ladder)
     late = [name for t, name in switches if t > 120_000]
     names = [r.name for r in ladder.rungs]
     assert names.index(ladder.rung.name) <= names.index(floor), switches
     assert len(late) <= 4, switches  # an occasional probe, not flapping
 
 
-def ride(link: FluidLink, until_ms: float, estimator: BandwidthEstimator, ladder: Ladder) -> list[tuple[float, str]]:
-    """The ladder on the estimator on ``link``, app-limited at its rung; returns the switches."""
+def ride(link: FluidLink, until_ms: float, estimator: BandwidthEstimator, ladder: Ladder,
+         queues: list[float] | None = None) -> list[tuple[float, str]]:
+    """The ladder on the estimator on ``link`` as the controller runs them: the sender is
+    app-limited at its rung's wire rate, plus the padding it probes with; returns the switches
+    (and appends the link's queueing delay at every report to ``queues``)."""
     switches: list[tuple[float, str]] = []
-    for now, report in link.run(until_ms, lambda: ladder.rung.wire_bps()):
-        estimator.on_report(report, ladder.rung.wire_bps(), now)
+    padding = 0.0
+
+    def sent() -> float:
+        return ladder.rung.wire_bps() + padding
+
+    for now, report in link.run(until_ms, sent):
+        estimator.on_report(report, sent(), now, probing=padding > 0)
         before = ladder.rung
         if ladder.update(estimator.target_bps, now, estimator.rtt_ms) != before:
             switches.append((now, ladder.rung.name))
+        padding = padding_bps(ladder, estimator, ladder.rung.wire_bps(), now)
+        if queues is not None:
+            queues.append(link.queue_delay_ms())
     return switches
+
+
+@pytest.mark.parametrize(
+    ("capacity", "rtt", "queue", "loss", "start", "settles"),
+    [
+        (256_000, 800, 1000, 0.01, "vga12", "vga12"),
+        (64_000, 900, 1500, 0.01, "qvga6", "qvga6"),
+        (1_000_000, 600, 500, 0.005, "vga15", "vga27"),
+    ],
+)
+def test_probing_for_the_next_rung_keeps_the_queue_short(
+    capacity: int, rtt: int, queue: int, loss: float, start: str, settles: str
+) -> None:
+    """A call started from the link check probes for the next rung with padding ramping at the
+    estimator's pace: the probe that meets the capacity queues a few per cent of it for a round
+    trip or two, not the next rung's excess (vga12 -> vga15 on 256 kbit/s queued a second)."""
+    link = FluidLink(lambda t: capacity, base_rtt_ms=rtt, queue_ms=queue, loss=loss, seed=capacity)
+    ladder = Ladder(start=start)
+    estimator = BandwidthEstimator(EstimatorConfig(start_bps=int(ladder.rung.required_bps() * 1.1), start_measured=True))
+    queues: list[float] = []
+    switches = ride(link, 300_000, estimator, ladder, queues)
+    assert ladder.rung.name == settles, switches
+    assert max(queues) < 250, switches
 
 
 def test_the_rung_steps_down_within_two_round_trips_of_a_capacity_drop() -> None:
@@ -177,10 +205,10 @@ def test_the_rung_climbs_when_capacity_returns_and_then_only_probes() -> None:
     assert ladder.rung.wire_bps() <= 64_000
     switches = ride(link, rise_ms + 400_000, estimator, ladder)
     names = [r.name for r in ladder.rungs]
-    reached = next(t for t, name in switches if names.index(name) <= names.index("vga25"))
+    reached = next(t for t, name in switches if names.index(name) <= names.index("vga27"))
     assert reached - rise_ms < 180_000, switches  # found the new capacity within minutes
     after = [(t, name) for t, name in switches if t > reached + 30_000]  # the climb is over
-    assert all(names.index(name) <= names.index("vga25") for _, name in after), switches  # no fall
+    assert all(names.index(name) <= names.index("vga27") for _, name in after), switches  # no fall
     assert len(after) <= 4, switches  # then a probe every minute or two, not a sawtooth
 
 

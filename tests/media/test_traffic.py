@@ -22,6 +22,8 @@ def udp_packet(payload: bytes) -> bytes:
     (bytes([0x80, 97]) + bytes(10), TrafficClass.VIDEO),              # RTP VP8
     (bytes([0x80, 97 | 0x80]) + bytes(10), TrafficClass.VIDEO),       # marker bit set
     (bytes([0x80, 98]) + bytes(10), TrafficClass.RTX),                # RTX for VP8
+    (bytes([0xA0, 98]) + bytes(10), TrafficClass.PADDING),            # RTX with the padding bit: a probe
+    (bytes([0xA0, 97]) + bytes(10), TrafficClass.VIDEO),              # padded video is still video
     (bytes([0x90, 96 | 0x80]) + bytes(10), TrafficClass.AUDIO),       # Opus with extension + marker
     (bytes([0x80, 200]) + bytes(6), TrafficClass.RTCP),               # sender report
     (bytes([0x81, 205]) + bytes(6), TrafficClass.RTCP),               # NACK (transport feedback)

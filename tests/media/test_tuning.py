@@ -333,6 +333,44 @@ async def test_base_layer_packets_go_twice_on_rtx_and_upper_layer_ones_once(tune
     assert len(copied) >= len(base) - 4  # all but the last base frames (sent when the next one is due)
 
 
+async def test_padding_goes_on_rtx_at_the_rate_asked_and_stops(tuned: None) -> None:
+    """Padding-only packets on the RTX stream, about the rate asked; the receiver keeps decoding
+    the video, and 0 stops them."""
+    sender_pc, receiver_pc = await connected_pair(MovingTrack((320, 240), 10))
+    sender = sender_pc.getSenders()[0]
+    state = tuning.state(sender)
+    state.video = VideoSettings(64_000)
+    receiver = receiver_pc.getReceivers()[0]
+    deliver = receiver._handle_rtp_packet
+    padding: list[RtpPacket] = []
+
+    async def record(packet: RtpPacket, arrival_time_ms: int) -> None:
+        if packet.ssrc == sender._rtx_ssrc:
+            padding.append(packet)
+        await deliver(packet, arrival_time_ms)
+
+    receiver._handle_rtp_packet = record  # type: ignore[method-assign]
+    try:
+        await asyncio.wait_for(receiver.track.recv(), 10)  # the stream runs (RTX negotiated)
+        tuning.pad(sender, 100_000)
+        started = time.monotonic()
+        await asyncio.sleep(2.0)
+        tuning.pad(sender, 0)
+        elapsed = time.monotonic() - started
+        sent = state.padding_packets
+        for _ in range(5):
+            await asyncio.wait_for(receiver.track.recv(), 10)  # video goes on
+        await asyncio.sleep(0.3)
+        assert state.padding_packets == sent  # stopped
+    finally:
+        await sender_pc.close()
+        await receiver_pc.close()
+    assert padding and all(p.padding_size == tuning.PADDING_BYTES and not p.payload for p in padding)
+    assert len({p.sequence_number for p in padding}) == len(padding) == sent  # each its own RTX number
+    wire_bps = sent * tuning.PADDING_WIRE_BYTES * 8 / elapsed
+    assert 60_000 < wire_bps < 120_000, wire_bps
+
+
 async def test_video_gone_from_the_history_is_answered_with_a_keyframe_once_per_round_trips(
     live_pair: tuple[RTCRtpSender, RTCRtpSender, list[av.VideoFrame]],
 ) -> None:
