@@ -177,10 +177,11 @@ class BandwidthEstimator:
 
     def may_probe(self, bps: float, now_ms: float) -> bool:
         """Whether a sender that wants to know if ``bps`` fits should pad up to the target now
-        (``probing``): the last report allowed an increase, and either no congestion has been
+        (``probing``): the last report allowed an increase and is recent (padding into an
+        outage only fills the queue the link comes back to), and either no congestion has been
         met yet, or the rate that met it is old enough for the probe schedule to allow ``bps``
         (below that, padding would only find the same wall again)."""
-        if not self._may_rise:
+        if not self._may_rise or self.silent_ms(now_ms) > self.config.silence_ms / 2 + 2 * (self._srtt or 0.0):
             return False
         if self._capacity is None:
             return True

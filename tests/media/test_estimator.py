@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 from media.estimator import BandwidthEstimator, EstimatorConfig, ReceiverReport, Trend
 from tests.media.fluidlink import FluidLink
 
@@ -262,19 +264,24 @@ def test_a_probe_ends_at_the_first_report_of_a_growing_queue() -> None:
 
 def test_probes_wait_for_the_schedule_to_allow_the_next_rung() -> None:
     """After congestion at C, a probe for a rate R is due once the wall's schedule reaches R:
-    later for a higher R, and later again after a probe that met the same wall."""
+    later for a higher R."""
     estimator = BandwidthEstimator(EstimatorConfig(start_bps=100_000))
     now = steady(estimator, 5, 800, 100_000)
     assert estimator.may_probe(10_000_000, now)  # no wall met yet: any rate is worth a probe
+    assert not estimator.may_probe(10_000_000, now + 8_000)  # but not into an outage
     for _ in range(3):  # a queue that grows: congestion at ~100 kbit/s
         now += 1000
         estimator.on_report(ReceiverReport(0.0, 800 + (now % 100_000) / 10, now - 800), 100_000, now)
     assert estimator.trend is Trend.DECREASE or estimator.target_bps < 100_000
-    wall_ms = now
 
     def due(bps: float) -> float:
-        return next(t for t in range(int(wall_ms), int(wall_ms) + 1_000_000, 500)
-                    if estimator.may_probe(bps, t) or t - wall_ms > 900_000) - wall_ms
+        """Seconds of loss-free reports (the sender app-limited below the wall) until a probe
+        for ``bps`` is due."""
+        probe = copy.deepcopy(estimator)
+        t = now
+        while not probe.may_probe(bps, t):
+            t = steady(probe, 1, 800, 90_000, t)
+            assert t - now < 900_000, "never due"
+        return (t - now) / 1000
 
-    now = steady(estimator, 3, 800, estimator.target_bps, now)
-    assert 0 < due(120_000) < due(200_000) < 900_000
+    assert 0 < due(120_000) < due(200_000)
