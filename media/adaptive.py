@@ -48,11 +48,13 @@ logger = logging.getLogger(__name__)
 
 RungObserver = Callable[[Rung], None]
 MIN_RTX_BPS = 4_000
-#: on a rung that sends no media nothing reports on the link: the next rung up is tried after
-#: this long, twice as long after each try that fell back within ``SILENT_PROBE_FAILED_S``
-SILENT_PROBE_S = 10.0
-SILENT_PROBE_MAX_S = 80.0
-SILENT_PROBE_FAILED_S = 30.0
+#: on a rung without motion the next one up is tried by climbing to it: (first wait, longest
+#: wait) in seconds, the wait doubling after each try that fell back within
+#: ``CLIMB_PROBE_FAILED_S``. Soon from ``vitals`` (nothing but numbers is a poor consult); a
+#: minute from ``stills`` (audio and stills are a working one, and each try queues seconds of
+#: the next rung in front of the vitals on a link that does not carry it)
+CLIMB_PROBE_S = {"vitals": (10.0, 80.0), "stills": (60.0, 480.0)}
+CLIMB_PROBE_FAILED_S = 30.0
 #: the longest a new frame may wait in the pacer behind earlier video; beyond it frames are
 #: dropped before the encoder (a keyframe on a thin link) rather than pile up behind it
 PACER_WAIT_MS = 400.0
@@ -103,9 +105,10 @@ def remb_bound(remb_bps: int, rung: Rung, video_sent_bps: float, unbounded: int)
 
 def climb_bps(ladder: Ladder) -> float | None:
     """The target at which the ladder climbs to the next rung up (with its headroom, and a little
-    beyond so the target can clear it); None on the top rung or without video."""
+    beyond so the target can clear it); None on the top rung or without motion (see
+    ``AdaptiveController._probe_by_climbing``)."""
     index = ladder.rungs.index(ladder.rung)
-    if index == 0 or not ladder.rung.has_video:
+    if index == 0 or not ladder.rung.has_video or ladder.rung.stills:
         return None
     return ladder.rungs[index - 1].required_bps() * ladder.config.up_headroom * PAD_BEYOND
 
@@ -114,7 +117,7 @@ def padding_bps(ladder: Ladder, estimator: BandwidthEstimator, media_bps: float,
     """Padding that brings what is sent (``media_bps`` on the wire, all but padding) up to the
     target, while the estimator allows a probe for the next rung up, and only as far as that
     rung needs to climb: the probe that tells whether it fits, ramping at the estimator's pace.
-    None on the top rung or without video (the padding rides the video's RTX stream)."""
+    None on the top rung or without motion (the padding rides the video's RTX stream)."""
     climb = climb_bps(ladder)
     if climb is None or not estimator.may_probe(climb, now_ms):
         return 0.0
@@ -162,9 +165,9 @@ class AdaptiveController:
         self._task: asyncio.Task[None] | None = None
         self._applied: Rung | None = None
         self._loss_bucket: object = None
-        self._silent_since_ms: float | None = None
-        self._probed_ms: float | None = None
-        self._probe_wait_s = SILENT_PROBE_S
+        self._waiting: tuple[str, float] | None = None  # (rung, since) waiting to probe by climbing
+        self._probed: tuple[str, float] | None = None  # (rung, when) the last probe by climbing left
+        self._probe_waits: dict[str, float] = {}  # rung -> current wait, s
         self._protecting = False
         self._padding_bps = 0.0
         self._heard_ms = self._now_ms()  # the far end's last feedback (or our start)
@@ -262,7 +265,7 @@ class AdaptiveController:
         # guess, not headroom (on a 24 kbit/s link it took a station to VGA before any report).
         rung = self.ladder.update(self.estimator.target_bps, now_ms, self.estimator.rtt_ms,
                                   climb=self.estimator.rtt_ms is not None)
-        rung = self._probe_from_silence(rung, now_ms)
+        rung = self._probe_by_climbing(rung, now_ms)
         if rung != self._applied or self._loss_changed() or self._protection_changed():
             self._apply(rung)
         else:
@@ -270,26 +273,34 @@ class AdaptiveController:
         self._pad(sent_bps - padded_bps)
         return rung
 
-    def _probe_from_silence(self, rung: Rung, now_ms: float) -> Rung:
-        """On a rung without audio or video no receiver report can show the link's capacity
-        returning (the vitals go over SCTP, which aiortc does not measure): after a wait, try
-        the next rung up as a probe; its reports decide whether it stays."""
-        if rung.has_audio or rung.has_video:
-            self._silent_since_ms = None
+    def _probe_by_climbing(self, rung: Rung, now_ms: float) -> Rung:
+        """On a rung without motion padding cannot find the next one up: on ``vitals`` no receiver
+        report can show the link's capacity returning (the vitals go over SCTP, which aiortc does
+        not measure), and from ``stills`` the next rung is three times the rate, seconds of queue
+        in front of the vitals before a probe could end. After a wait (``CLIMB_PROBE_S``, twice as
+        long after each try that fell back within ``CLIMB_PROBE_FAILED_S``), try the next rung up
+        as a probe; its reports decide whether it stays."""
+        if rung.has_video and not rung.stills:
+            self._waiting = None
             return rung
-        if self._silent_since_ms is None:
-            self._silent_since_ms = now_ms
-            failed = self._probed_ms is not None and now_ms - self._probed_ms < SILENT_PROBE_FAILED_S * 1000
-            self._probe_wait_s = min(SILENT_PROBE_MAX_S, 2 * self._probe_wait_s) if failed else SILENT_PROBE_S
+        if self._waiting is None or self._waiting[0] != rung.name:
+            first, longest = CLIMB_PROBE_S[rung.name]
+            failed = self._probed is not None and self._probed[0] == rung.name and (
+                now_ms - self._probed[1] < CLIMB_PROBE_FAILED_S * 1000)
+            wait = min(longest, 2 * self._probe_waits.get(rung.name, first)) if failed else first
+            self._probe_waits[rung.name] = wait
+            self._waiting = (rung.name, now_ms)
         index = self.ladder.rungs.index(rung)
-        if index == 0 or now_ms - self._silent_since_ms < self._probe_wait_s * 1000:
+        waited_s = (now_ms - self._waiting[1]) / 1000
+        if index == 0 or waited_s < self._probe_waits[rung.name]:
             return rung
         up = self.ladder.rungs[index - 1]
-        logger.info("no media for %.0f s: probing %s", (now_ms - self._silent_since_ms) / 1000, up.name)
+        logger.info("%.0f s on %s: probing %s", waited_s, rung.name, up.name)
         self.estimator.probe(up.required_bps() * self.ladder.config.up_headroom, now_ms)
-        self._probed_ms = now_ms
-        self._silent_since_ms = None
+        self._probed = (rung.name, now_ms)
+        self._waiting = None
         return self.ladder.force(up.name, now_ms)
+
     def _note_silence(self, heard: bool, now_ms: float) -> None:
         """Note an outage when it starts; when the far end is heard again, send a keyframe."""
         silent_ms = now_ms - self._heard_ms

@@ -21,7 +21,9 @@ from aiortc.rtp import (
 
 from devices.errors import LocalError
 from media import tuning
-from media.adaptive import PACE_FACTOR, PACER_WAIT_MS, AdaptiveController, pacing_bps, protect_base, remb_bound
+from media.adaptive import (
+    CLIMB_PROBE_S, PACE_FACTOR, PACER_WAIT_MS, AdaptiveController, pacing_bps, protect_base, remb_bound,
+)
 from media.encoders import BASE_SHARE, TunedVp8Encoder
 from media.ladder import RUNGS, Ladder, Rung
 from media.rungtrack import RungTrack
@@ -178,31 +180,35 @@ async def test_forced_rungs_switch_senders(peers: tuple[RTCPeerConnection, RungT
     assert video._enabled and tuning.state(video).video.bitrate_bps == 600_000
 
 
-async def test_a_rung_without_media_probes_the_next_one_up_with_backoff(
-        peers: tuple[RTCPeerConnection, RungTrack]) -> None:
-    """On `vitals` nothing is sent that a receiver could report on: the controller tries `stills`
-    after 10 s, and after 20 s when that try fell back at once."""
+@pytest.mark.parametrize(("rung", "up"), [("vitals", "stills"), ("stills", "qvga6")])
+async def test_a_rung_without_motion_probes_the_next_one_up_with_backoff(
+        peers: tuple[RTCPeerConnection, RungTrack], rung: str, up: str) -> None:
+    """On `vitals` nothing is sent that a receiver could report on, and from `stills` padding
+    would queue seconds: the controller tries the next rung up after a wait (10 s from vitals,
+    60 s from stills), and after twice that when the try fell back at once; no padding meanwhile."""
     pc, _ = peers
     now = [1000.0]
     controller = AdaptiveController(pc, Ladder(start="stills"), clock=lambda: now[0])
-    controller.force("vitals")
+    controller.force(rung)
+    first, _ = CLIMB_PROBE_S[rung]
 
     async def seconds_until_probe() -> float:
         start = now[0]
-        while controller.rung.name == "vitals":
+        while controller.rung.name == rung:
             now[0] += 0.5
             await controller.poll()
-            assert now[0] - start < 200, "never probed"
+            assert tuning.state(by_kind(pc, "video")).padding_bps == 0
+            assert now[0] - start < 1000, "never probed"
         return now[0] - start
 
-    assert 9.5 <= await seconds_until_probe() <= 10.5
-    assert controller.rung.name == "stills"
-    assert controller.estimator.target_bps >= RUNGS_BY_NAME["stills"].required_bps()
-    controller.force("vitals")  # the probe's reports showed congestion
-    assert 19.5 <= await seconds_until_probe() <= 20.5
-    now[0] += 60  # a probe that held for a minute: the next silence waits 10 s again
-    controller.force("vitals")
-    assert 9.5 <= await seconds_until_probe() <= 10.5
+    assert first - 0.5 <= await seconds_until_probe() <= first + 0.5
+    assert controller.rung.name == up
+    assert controller.estimator.target_bps >= RUNGS_BY_NAME[up].required_bps()
+    controller.force(rung)  # the probe's reports showed congestion
+    assert 2 * first - 0.5 <= await seconds_until_probe() <= 2 * first + 0.5
+    now[0] += 60  # a probe that held for a minute: the next wait is the first again
+    controller.force(rung)
+    assert first - 0.5 <= await seconds_until_probe() <= first + 0.5
 
 
 def test_the_base_layer_is_protected_on_long_lossy_round_trips_only() -> None:

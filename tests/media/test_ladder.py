@@ -8,6 +8,7 @@ from devices.errors import LocalError
 from media.adaptive import padding_bps
 from media.estimator import BandwidthEstimator, EstimatorConfig, ReceiverReport
 from media.ladder import RUNGS, Ladder, Rung
+from station.linkcheck import start_at
 from tests.media.fluidlink import FluidLink
 
 
@@ -132,9 +133,10 @@ def test_a_single_loss_burst_changes_no_rung() -> None:
 def test_the_ladder_settles_on_each_link_without_flapping(
     capacity: int, rtt: int, queue: int, loss: float, floor: str
 ) -> None:
+    """From where a link check that read 0.85 of the link starts the call."""
     link = FluidLink(lambda t: capacity, base_rtt_ms=rtt, queue_ms=queue, loss=loss, seed=capacity)
-    ladder = Ladder()
-    switches = ride(link, 300_000, BandwidthEstimator(), ladder)
+    ladder, estimator = start_at(int(0.85 * capacity))
+    switches = ride(link, 300_000, estimator, ladder)
     late = [name for t, name in switches if t > 120_000]
     names = [r.name for r in ladder.rungs]
     assert names.index(ladder.rung.name) <= names.index(floor), switches
