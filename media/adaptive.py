@@ -338,7 +338,7 @@ class AdaptiveController:
                 sender._enabled = rung.has_video
                 if rung.has_video:
                     encoded = rung.video_bps / (1 + BASE_SHARE) if protect else rung.video_bps
-                    state.video = VideoSettings(round(encoded), stills=rung.stills)
+                    state.video = VideoSettings(round(encoded), stills=rung.stills, packet_bytes=rung.packet_bytes)
                 if protect != state.duplicate_base:
                     logger.info("base layer sent twice: %s", protect)
                 state.duplicate_base = protect

@@ -65,6 +65,8 @@ class VideoSettings:
 
     bitrate_bps: int = 500_000
     stills: bool = False
+    #: RTP payloads are cut at this size, descriptor included (thin rungs want smaller packets)
+    packet_bytes: int = PACKET_MAX
 
     def __post_init__(self) -> None:
         if not MIN_VIDEO_BPS <= self.bitrate_bps <= MAX_VIDEO_BPS:
@@ -152,7 +154,7 @@ class TunedVp8Encoder(Vp8Encoder):
             tid=(layer, int(layer > 0)),
         )
         self.picture_id = (self.picture_id + 1) % (1 << 15)
-        return packetize(data, descriptor), timestamp
+        return packetize(data, descriptor, settings.packet_bytes), timestamp
 
     @staticmethod
     def _open(frame: VideoFrame, settings: VideoSettings) -> VideoCodecContext:
@@ -193,10 +195,10 @@ class TunedVp8Encoder(Vp8Encoder):
         return codec
 
 
-def packetize(data: bytes, descriptor: VpxPayloadDescriptor) -> list[bytes]:
-    """One VP8 frame in RTP payloads of at most aiortc's ``PACKET_MAX`` bytes, each behind the
-    descriptor (start bit on the first only)."""
-    size = PACKET_MAX - len(bytes(descriptor))  # the same length with or without the start bit
+def packetize(data: bytes, descriptor: VpxPayloadDescriptor, packet_bytes: int = PACKET_MAX) -> list[bytes]:
+    """One VP8 frame in RTP payloads of at most ``packet_bytes`` (aiortc's ``PACKET_MAX`` unless
+    told), each behind the descriptor (start bit on the first only)."""
+    size = packet_bytes - len(bytes(descriptor))  # the same length with or without the start bit
     payloads = []
     for pos in range(0, len(data), size):
         payloads.append(bytes(descriptor) + data[pos : pos + size])

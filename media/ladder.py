@@ -23,8 +23,13 @@ from devices.errors import LocalError
 
 #: IPv4 20 + UDP 8 + RTP 12 + SRTP tag 10 + header extensions (mid, audio level / abs-send-time)
 RTP_OVERHEAD_BYTES = 58
-#: VP8 payload packets are split at this size (aiortc's PACKET_MAX)
+#: VP8 payload packets are split at this size (aiortc's PACKET_MAX)...
 VIDEO_PACKET_BYTES = 1300
+#: ...or smaller on thin rungs: a packet holds the link no longer than this at the rung's media
+#: rate (on a 24 kbit/s uplink a 1300-byte packet of a still is 430 ms that a vitals message
+#: behind it waits), but not below the smallest size
+PACKET_TIME_S = 0.1
+MIN_PACKET_BYTES = 250
 #: one vitals message a second as small JSON over SCTP/DTLS (measured: 4-6 kbit/s on the wire at
 #: 5 Hz), with the SCTP acknowledgements coming back
 VITALS_BPS_PER_HZ = 1_200
@@ -73,11 +78,17 @@ class Rung:
             return 0.0
         return self.audio_bps + RTP_OVERHEAD_BYTES * 8 * 1000 / self.ptime_ms
 
+    @property
+    def packet_bytes(self) -> int:
+        """The largest VP8 RTP payload on this rung (see ``PACKET_TIME_S``)."""
+        media_bps = self.video_bps + self.audio_bps + self.vitals_bps()
+        return int(min(VIDEO_PACKET_BYTES, max(MIN_PACKET_BYTES, media_bps * PACKET_TIME_S / 8)))
+
     def video_wire_bps(self) -> float:
         if not self.has_video:
             return 0.0
         frame_bytes = self.video_bps / 8 / self.fps
-        packets_per_frame = max(1, math.ceil(frame_bytes / VIDEO_PACKET_BYTES))
+        packets_per_frame = max(1, math.ceil(frame_bytes / self.packet_bytes))
         return self.video_bps + self.fps * packets_per_frame * (RTP_OVERHEAD_BYTES + 4) * 8
 
     def vitals_bps(self) -> float:

@@ -23,6 +23,7 @@ from aiortc.rtp import RTCP_RTPFB_NACK, RtcpReceiverInfo, RtcpRtpfbPacket, RtpPa
 
 from media import tuning
 from media.encoders import AudioSettings, TunedOpusEncoder, TunedVp8Encoder, VideoSettings, layer_of
+from media.ladder import RUNGS
 from media.retransmit import NackScheduler
 from media.tuning import PacedNackGenerator, TuningConfig
 from tests.media.peers import AudioStreamTrack, MovingTrack, connected_pair, offline_peer, playout_delay_ids
@@ -107,6 +108,16 @@ def test_vp8_stills_are_each_a_keyframe() -> None:
     encoded = [encoder.encode(f)[0] for f in video_frames(4, 0.1)]
     assert all(is_keyframe(payloads) for payloads in encoded)
     assert all(VpxPayloadDescriptor.parse(p[0])[0].tid == (0, 0) for p in encoded)
+
+
+def test_vp8_packets_on_thin_rungs_are_small_and_still_decode() -> None:
+    stills = next(r for r in RUNGS if r.name == "stills")
+    encoder = TunedVp8Encoder(VideoSettings(2_000, stills=True, packet_bytes=stills.packet_bytes))
+    payloads = encoder.encode(next(video_frames(1, 0.1)))[0]
+    assert len(payloads) > 1 and max(len(p) for p in payloads) <= stills.packet_bytes < 1300
+    decoder = av.CodecContext.create("libvpx", "r")
+    frames = decoder.decode(av.Packet(b"".join(VpxPayloadDescriptor.parse(p)[1] for p in payloads)))  # type: ignore[attr-defined]
+    assert frames and frames[0].width == 320
 
 
 def test_vp8_motion_is_two_temporal_layers_that_a_receiver_can_thin() -> None:
