@@ -68,8 +68,12 @@ REMB_OVERUSE = 0.9
 #: the base layer is sent twice from this round trip and smoothed loss on...
 PROTECT_RTT_MS = 400.0
 PROTECT_LOSS = 0.005
-#: ...until the loss falls below this (the smoothed loss swings between reports)
+#: ...until the loss falls below this (the smoothed loss swings between reports); the loss
+#: looked at is the highest smoothed figure of the last ``PROTECT_WINDOW_S`` (at vsat-geo's
+#: 0.5 % a few clean reports turned the copies off for seconds, and each base-layer packet lost
+#: meanwhile froze the picture for a round trip)
 PROTECT_OFF_LOSS = 0.001
+PROTECT_WINDOW_S = 30.0
 #: ...and only where the encoder keeps at least this much once the copies are paid for (below
 #: it, qvga8 and qvga6, libvpx drops frames to hold the rate: gaps instead of freezes)
 PROTECT_MIN_ENCODER_BPS = 32_000
@@ -169,6 +173,7 @@ class AdaptiveController:
         self._probed: tuple[str, float] | None = None  # (rung, when) the last probe by climbing left
         self._probe_waits: dict[str, float] = {}  # rung -> current wait, s
         self._protecting = False
+        self._losses: deque[tuple[float, float]] = deque()  # (now_ms, smoothed loss) as polled
         self._padding_bps = 0.0
         self._heard_ms = self._now_ms()  # the far end's last feedback (or our start)
         self._outage = False  # no feedback for longer than the estimator's silence_ms
@@ -331,7 +336,7 @@ class AdaptiveController:
         self._applied = rung
         audio = opus_settings(rung, self.estimator.loss)
         self._loss_bucket = audio.expected_loss if audio else None
-        protect = self._protecting = protect_base(rung, self.estimator.rtt_ms, self.estimator.loss, self._protecting)
+        protect = self._protecting = protect_base(rung, self.estimator.rtt_ms, self._recent_loss(), self._protecting)
         for sender in self._senders():
             state = tuning.state(sender)
             if sender.kind == "video":
@@ -375,7 +380,15 @@ class AdaptiveController:
         return [p for s in self._senders() if (p := tuning.state(s).pacer) is not None]
 
     def _protection_changed(self) -> bool:
-        return protect_base(self.rung, self.estimator.rtt_ms, self.estimator.loss, self._protecting) != self._protecting
+        return protect_base(self.rung, self.estimator.rtt_ms, self._recent_loss(), self._protecting) != self._protecting
+
+    def _recent_loss(self) -> float:
+        """The highest smoothed loss of the last ``PROTECT_WINDOW_S``."""
+        now_ms = self._now_ms()
+        self._losses.append((now_ms, self.estimator.loss))
+        while self._losses[0][0] < now_ms - PROTECT_WINDOW_S * 1000:
+            self._losses.popleft()
+        return max(loss for _, loss in self._losses)
 
     def _loss_changed(self) -> bool:
         audio = opus_settings(self.rung, self.estimator.loss)

@@ -20,7 +20,7 @@ from aiortc.rtp import (
 )
 
 from devices.errors import LocalError
-from media import tuning
+from media import adaptive, tuning
 from media.adaptive import (
     CLIMB_PROBE_S, PACE_FACTOR, PACER_WAIT_MS, AdaptiveController, pacing_bps, protect_base, remb_bound,
 )
@@ -227,24 +227,39 @@ def test_the_base_layer_is_protected_on_long_lossy_round_trips_only() -> None:
 
 
 async def test_a_long_lossy_round_trip_pays_for_the_second_copies_out_of_the_rung(
-    peers: tuple[RTCPeerConnection, RungTrack],
+    peers: tuple[RTCPeerConnection, RungTrack], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """...and keeps sending them through a run of clean reports (the loss of the last
+    ``PROTECT_WINDOW_S`` counts, 3 s here: a few clean reports at 0.5 % loss had turned them off
+    for seconds)."""
+    monkeypatch.setattr(adaptive, "PROTECT_WINDOW_S", 3.0)
     pc, _ = peers
     controller = AdaptiveController(pc, Ladder(start="vga12"))
     video = by_kind(pc, "video")
     state = tuning.state(video)
     await controller.poll()
     assert not state.duplicate_base and state.video.bitrate_bps == RUNGS_BY_NAME["vga12"].video_bps
-    for index in range(1, 5):  # reports 800 ms after our sender reports, 1 packet in 100 lost
+
+    async def report(index: int, lost: int) -> None:  # 800 ms after our sender report
         info = RtcpSenderInfo(ntp_timestamp=index << 32, rtp_timestamp=0, packet_count=0, octet_count=0)
         state.note_sender_report(RtcpSrPacket(ssrc=video._ssrc, sender_info=info), time.monotonic() - 0.8)
-        block = RtcpReceiverInfo(ssrc=video._ssrc, fraction_lost=2, packets_lost=index, highest_sequence=index * 100,
+        block = RtcpReceiverInfo(ssrc=video._ssrc, fraction_lost=0, packets_lost=lost, highest_sequence=index * 100,
                                  jitter=0, lsr=index << 16, dlsr=0)
         await video._handle_rtcp_packet(RtcpRrPacket(ssrc=1234, reports=[block]))
         await controller.poll()
+        await asyncio.sleep(0.2)
+
+    for index in range(1, 5):  # 1 packet in 100 lost
+        await report(index, lost=index)
     assert controller.status()["rtt_ms"] >= 700 and controller.rung.name == "vga12"
     assert state.duplicate_base
     assert state.video.bitrate_bps == round(RUNGS_BY_NAME["vga12"].video_bps / (1 + BASE_SHARE))
+    for index in range(5, 15):  # 2 s of clean reports: the smoothed loss is ~0, the copies stay
+        await report(index, lost=4)
+    assert controller.estimator.loss < 0.001 and state.duplicate_base
+    for index in range(15, 35):  # the loss of the last 3 s is ~0 too: no more copies
+        await report(index, lost=4)
+    assert not state.duplicate_base
 
 
 async def test_an_outage_holds_the_rung_and_the_link_comes_back_where_it_was(tuned: None) -> None:
