@@ -74,6 +74,7 @@ PROTECT_LOSS = 0.005
 #: meanwhile froze the picture for a round trip)
 PROTECT_OFF_LOSS = 0.001
 PROTECT_WINDOW_S = 30.0
+PROTECT_KNOWN = 5
 #: ...and only where the encoder keeps at least this much once the copies are paid for (below
 #: it, qvga8 and qvga6, libvpx drops frames to hold the rate: gaps instead of freezes)
 PROTECT_MIN_ENCODER_BPS = 32_000
@@ -174,6 +175,7 @@ class AdaptiveController:
         self._probe_waits: dict[str, float] = {}  # rung -> current wait, s
         self._protecting = False
         self._losses: deque[tuple[float, float]] = deque()  # (now_ms, smoothed loss) as polled
+        self._loss_counts = 0  # polls whose reports counted the loss
         self._padding_bps = 0.0
         self._heard_ms = self._now_ms()  # the far end's last feedback (or our start)
         self._outage = False  # no feedback for longer than the estimator's silence_ms
@@ -257,6 +259,7 @@ class AdaptiveController:
             timed = [r for r in reports if r.rtt_ms is not None and r.probe_ms is not None]
             latest = max(timed, key=lambda r: r.probe_ms or 0.0, default=None)
             losses = [r.fraction_lost for r in reports if r.fraction_lost is not None]
+            self._loss_counts += bool(losses)
             combined = ReceiverReport(
                 max(losses) if losses else None,
                 latest.rtt_ms if latest else None,
@@ -383,12 +386,15 @@ class AdaptiveController:
         return protect_base(self.rung, self.estimator.rtt_ms, self._recent_loss(), self._protecting) != self._protecting
 
     def _recent_loss(self) -> float:
-        """The highest smoothed loss of the last ``PROTECT_WINDOW_S``."""
+        """The highest smoothed loss of the last ``PROTECT_WINDOW_S``; until ``PROTECT_KNOWN``
+        reports have counted the loss, the link is taken to lose enough for the copies (the
+        smoothed figure takes a few reports to rise: certus froze twice in its first 15 s)."""
         now_ms = self._now_ms()
         self._losses.append((now_ms, self.estimator.loss))
         while self._losses[0][0] < now_ms - PROTECT_WINDOW_S * 1000:
             self._losses.popleft()
-        return max(loss for _, loss in self._losses)
+        recent = max(loss for _, loss in self._losses)
+        return recent if self._loss_counts >= PROTECT_KNOWN else max(recent, PROTECT_LOSS)
 
     def _loss_changed(self) -> bool:
         audio = opus_settings(self.rung, self.estimator.loss)

@@ -262,6 +262,26 @@ async def test_a_long_lossy_round_trip_pays_for_the_second_copies_out_of_the_run
     assert not state.duplicate_base
 
 
+async def test_a_long_round_trip_sends_the_copies_until_the_loss_is_known(
+    peers: tuple[RTCPeerConnection, RungTrack],
+) -> None:
+    pc, _ = peers
+    controller = AdaptiveController(pc, Ladder(start="vga12"))
+    video = by_kind(pc, "video")
+    state = tuning.state(video)
+    copies = []
+    for index in range(1, 9):  # clean reports, 800 ms after our sender reports
+        info = RtcpSenderInfo(ntp_timestamp=index << 32, rtp_timestamp=0, packet_count=0, octet_count=0)
+        state.note_sender_report(RtcpSrPacket(ssrc=video._ssrc, sender_info=info), time.monotonic() - 0.8)
+        block = RtcpReceiverInfo(ssrc=video._ssrc, fraction_lost=0, packets_lost=0, highest_sequence=index * 100,
+                                 jitter=0, lsr=index << 16, dlsr=0)
+        await video._handle_rtcp_packet(RtcpRrPacket(ssrc=1234, reports=[block]))
+        await controller.poll()
+        copies.append(state.duplicate_base)
+    # the first report only sets the count's base; then five clean ones make the loss known
+    assert copies == [True] * 5 + [False] * 3, copies
+
+
 async def test_an_outage_holds_the_rung_and_the_link_comes_back_where_it_was(tuned: None) -> None:
     """The far end goes quiet for 60 s (synthetic time); the rung and target hold, ``silent_s``
     counts the outage, the first report after it brings a keyframe, and the reports after it
