@@ -78,6 +78,8 @@ class EstimatorConfig:
     max_bps: int = 3_000_000
     loss_high: float = 0.10
     loss_low: float = 0.02
+    #: loss above ``loss_high`` is congestion once it has lasted this long (a burst is not)
+    loss_persist_ms: float = 1_000.0
     #: relative increase per second at or below ``reference_rtt_ms``
     increase_per_s: float = 0.15
     reference_rtt_ms: float = 200.0
@@ -119,6 +121,7 @@ class BandwidthEstimator:
         self._srtt: float | None = None
         self._loss = 0.0
         self._lossy_reports = 0
+        self._lossy_since_ms: float | None = None  # the first of the lossy reports in a row
         self._queued_reports = 0
         self._last_update_ms: float | None = None
         self._last_decrease_ms: float | None = None
@@ -172,6 +175,7 @@ class BandwidthEstimator:
         self._target = min(float(self.config.max_bps), max(self._target, bps))
         self._loss = 0.0
         self._lossy_reports = self._queued_reports = 0
+        self._lossy_since_ms = None
         self._probe_ms = now_ms
         self._trend = Trend.INCREASE
 
@@ -214,6 +218,7 @@ class BandwidthEstimator:
             self._add_rtt(report)
             self._sent_at(report.probe_ms, sent_bps, now_ms)
             self._lossy_reports = self._queued_reports = 0
+            self._lossy_since_ms = None
             self._trend, self._may_rise = Trend.HOLD, False
             return self.target_bps
         counted = report.fraction_lost is not None
@@ -232,9 +237,16 @@ class BandwidthEstimator:
         lossy = loss > cfg.loss_high
         if counted:
             self._lossy_reports = self._lossy_reports + 1 if lossy else 0
+            if not lossy:
+                self._lossy_since_ms = None
+            elif self._lossy_since_ms is None:
+                self._lossy_since_ms = now_ms
         # On a thin link one lost packet in a report of eight is 12 %: loss is congestion only when
         # it persists, in consecutive reports and in the smoothed figure.
-        loss_congested = self._lossy_reports >= 2 and self._loss > cfg.loss_high
+        # And for a second at least: Starlink's handover (150 ms at 50 %) came in two reports a
+        # few hundred milliseconds apart, and took a 3 Mbit/s link from vga30 to vga15.
+        loss_congested = (self._lossy_reports >= 2 and self._loss > cfg.loss_high and self._lossy_since_ms is not None
+                          and now_ms - self._lossy_since_ms >= cfg.loss_persist_ms)
         # A decision needs a round trip and a report interval to show in the feedback: after a
         # decrease, a report counts only if its probe left at least a second later (the queue
         # needs that long to start draining), or, with no probe, a round trip and a second later.

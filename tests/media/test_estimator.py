@@ -285,3 +285,18 @@ def test_probes_wait_for_the_schedule_to_allow_the_next_rung() -> None:
         return (t - now) / 1000
 
     assert 0 < due(120_000) < due(200_000)
+
+
+def test_a_handover_burst_in_two_quick_reports_is_not_congestion() -> None:
+    """Starlink: 150 ms at 50 % loss, reported twice a few hundred milliseconds apart (Chromium
+    sends a report with its NACKs): no decrease. The same loss going on for a second is one."""
+    def after(gap_ms: float, reports: int) -> Trend:
+        estimator = BandwidthEstimator(EstimatorConfig(start_bps=2_000_000))
+        now = steady(estimator, 10, 50, 1_000_000)
+        for _ in range(reports):
+            now += gap_ms
+            estimator.on_report(ReceiverReport(0.3, 50, now - 50), 1_000_000, now)
+        return estimator.trend
+
+    assert after(300, 2) is not Trend.DECREASE
+    assert after(300, 5) is Trend.DECREASE
