@@ -22,7 +22,10 @@ class TokenBucket:
     full-size packet, or a thin link could never resend anything)."""
 
     rate_bps: float
-    burst_ms: float = 500.0
+    #: a Starlink handover loses half the packets for 150 ms: at vga15 seven packets, 67 kbit,
+    #: which half a second of the rung's budget (26 kbit/s) resent over 2.6 s, a frozen picture;
+    #: three seconds of it cover the burst, and the average stays the budget
+    burst_ms: float = 3_000.0
     _tokens: float = 0.0
     _at_ms: float | None = None
 

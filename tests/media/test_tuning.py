@@ -24,7 +24,7 @@ from aiortc.rtp import RTCP_RTPFB_NACK, RtcpReceiverInfo, RtcpRtpfbPacket, RtpPa
 from media import tuning
 from media.encoders import AudioSettings, TunedOpusEncoder, TunedVp8Encoder, VideoSettings, layer_of
 from media.ladder import RUNGS
-from media.retransmit import NackScheduler
+from media.retransmit import NackScheduler, RetransmitPolicy
 from media.tuning import PacedNackGenerator, TuningConfig
 from tests.media.peers import AudioStreamTrack, MovingTrack, connected_pair, offline_peer, playout_delay_ids
 
@@ -254,6 +254,17 @@ async def test_live_senders_use_the_tuned_encoders_and_report_rtt(
     assert len(received) > 10
 
 
+def test_a_burst_of_losses_is_resent_at_once_and_the_budget_holds_on_average() -> None:
+    """A Starlink handover at vga15: seven 1.2 KB packets lost at once go back at once on the
+    rung's budget (8 % of its video), and over ten seconds no more than the budget goes."""
+    vga15 = next(r for r in RUNGS if r.name == "vga15")
+    rate = 0.08 * vga15.video_wire_bps()
+    policy = RetransmitPolicy(rate)
+    assert all(policy.allow(seq, 20.0, 1200, 1000.0) for seq in range(7))
+    sent = 7 + sum(policy.allow(seq, 20.0, 1200, 1000.0 + seq) for seq in range(7, 10_000))
+    assert sent * 1200 * 8 <= rate * 13  # ten seconds of the rate plus the three saved up
+
+
 async def test_nacks_are_answered_within_the_budget_and_not_twice(
     live_pair: tuple[RTCRtpSender, RTCRtpSender, list[av.VideoFrame]],
 ) -> None:
@@ -263,7 +274,7 @@ async def test_nacks_are_answered_within_the_budget_and_not_twice(
         await asyncio.sleep(0.1)
         history = dict(getattr(video, "_RTCRtpSender__rtp_history"))
     policy = tuning.state(video).retransmit
-    policy.set_rate(8_000)  # 0.5 s of burst: ~500 bytes
+    policy.set_rate(3_000)  # 3 s of burst: ~1 KB
     lost = sorted(p.sequence_number for p in history.values())[-30:]
     nack = RtcpRtpfbPacket(fmt=RTCP_RTPFB_NACK, ssrc=1, media_ssrc=video._ssrc, lost=lost)
     await video._handle_rtcp_packet(nack)
