@@ -54,6 +54,10 @@ MIN_RTX_BPS = 4_000
 #: minute from ``stills`` (audio and stills are a working one, and each try queues seconds of
 #: the next rung in front of the vitals on a link that does not carry it)
 CLIMB_PROBE_S = {"vitals": (10.0, 80.0), "stills": (60.0, 480.0)}
+#: ...but as soon as from ``vitals`` where the target is within this share of the next rung's
+#: requirement (a bgan-64 link check that read 44.9 kbit/s started a call on stills, 45.7 short
+#: of qvga6, and the call waited a minute for its video)
+CLIMB_CLOSE = 0.9
 CLIMB_PROBE_FAILED_S = 30.0
 #: the longest a new frame may wait in the pacer behind earlier video; beyond it frames are
 #: dropped before the encoder (a keyframe on a thin link) rather than pile up behind it
@@ -265,7 +269,7 @@ class AdaptiveController:
                 latest.rtt_ms if latest else None,
                 latest.probe_ms + offset_ms if latest and latest.probe_ms is not None else None,
             )
-            self.estimator.on_report(combined, sent_bps, now_ms, probing=self._padding_bps > 0)
+            self.estimator.on_report(combined, sent_bps, now_ms, padding_bps=padded_bps)
         if self.estimator.target_bps < 0.95 * before:
             logger.info("target down to %d bit/s: sent %d, %s, REMB %s", self.estimator.target_bps, sent_bps,
                         self.status(), rembs)
@@ -291,14 +295,16 @@ class AdaptiveController:
         if rung.has_video and not rung.stills:
             self._waiting = None
             return rung
+        index = self.ladder.rungs.index(rung)
         if self._waiting is None or self._waiting[0] != rung.name:
             first, longest = CLIMB_PROBE_S[rung.name]
+            if index > 0 and self.estimator.target_bps >= CLIMB_CLOSE * self.ladder.rungs[index - 1].required_bps():
+                first = min(first, CLIMB_PROBE_S["vitals"][0])
             failed = self._probed is not None and self._probed[0] == rung.name and (
                 now_ms - self._probed[1] < CLIMB_PROBE_FAILED_S * 1000)
             wait = min(longest, 2 * self._probe_waits.get(rung.name, first)) if failed else first
             self._probe_waits[rung.name] = wait
             self._waiting = (rung.name, now_ms)
-        index = self.ladder.rungs.index(rung)
         waited_s = (now_ms - self._waiting[1]) / 1000
         if index == 0 or waited_s < self._probe_waits[rung.name]:
             return rung

@@ -192,16 +192,19 @@ class BandwidthEstimator:
         wall, seen_ms = self._capacity
         return wall * (0.97 + (now_ms - seen_ms) / 1000 / (self.config.probe_patience_s * self._probe_backoff)) >= bps
 
-    def on_report(self, report: ReceiverReport, sent_bps: float, now_ms: float, *, probing: bool = False) -> int:
+    def on_report(self, report: ReceiverReport, sent_bps: float, now_ms: float, *, padding_bps: float = 0.0) -> int:
         """Feed one receiver report; ``sent_bps`` is what we sent lately (wire rate, all media).
-        ``probing``: the sender pads up to the target; a queue that starts to grow in a single
-        report then ends the probe (a congestion at the rate sent): padding stops at once, and on
-        a long round trip the second report that confirms a queue comes a second too late to keep
-        the vitals behind it within a few hundred milliseconds.
+        ``padding_bps`` (of that): the sender pads up to the target to probe; a queue that starts to
+        grow in a single report then ends the probe (a congestion at the rate sent): padding stops
+        at once, and on a long round trip the second report that confirms a queue comes a second
+        too late to keep the vitals behind it within a few hundred milliseconds. The target then
+        falls no lower than what was sent beside the padding, which the link carried before the
+        probe (its own queue reads as far less capacity: a bgan-64 probe fell to stills).
 
         Returns the new target in bits/s.
         """
         cfg = self.config
+        probing = padding_bps > 0
         if report.probe_ms is not None and report.probe_ms < self._probe_ms:
             self._add_rtt(report)
             return self.target_bps
@@ -279,7 +282,8 @@ class BandwidthEstimator:
             after_decrease and growing and delay_congested and capacity * cfg.backoff < 0.8 * self._target
         ):
             drain = 0.92 if queue > 2 * threshold else 1.0
-            self._target = min(self._target, capacity * cfg.backoff * drain)
+            floor = sent_bps - padding_bps if probing and not loss_congested else 0.0
+            self._target = min(self._target, max(floor, capacity * cfg.backoff * drain))
             self._remember_congestion(capacity, now_ms)
             self._last_decrease_ms = now_ms
             self._trend = Trend.DECREASE

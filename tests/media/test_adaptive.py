@@ -25,6 +25,7 @@ from media.adaptive import (
     CLIMB_PROBE_S, PACE_FACTOR, PACER_WAIT_MS, AdaptiveController, pacing_bps, protect_base, remb_bound,
 )
 from media.encoders import BASE_SHARE, TunedVp8Encoder
+from media.estimator import BandwidthEstimator, EstimatorConfig
 from media.ladder import RUNGS, Ladder, Rung
 from media.rungtrack import RungTrack
 from tests.media.peers import AudioStreamTrack, MovingTrack, connected_pair
@@ -180,17 +181,22 @@ async def test_forced_rungs_switch_senders(peers: tuple[RTCPeerConnection, RungT
     assert video._enabled and tuning.state(video).video.bitrate_bps == 600_000
 
 
-@pytest.mark.parametrize(("rung", "up"), [("vitals", "stills"), ("stills", "qvga6")])
+@pytest.mark.parametrize(("rung", "up", "target", "first"), [
+    ("vitals", "stills", 10_000, 10.0),
+    ("stills", "qvga6", 20_000, 60.0),
+    ("stills", "qvga6", 44_900, 10.0),  # a link check that read just short of qvga6
+])
 async def test_a_rung_without_motion_probes_the_next_one_up_with_backoff(
-        peers: tuple[RTCPeerConnection, RungTrack], rung: str, up: str) -> None:
+        peers: tuple[RTCPeerConnection, RungTrack], rung: str, up: str, target: int, first: float) -> None:
     """On `vitals` nothing is sent that a receiver could report on, and from `stills` padding
     would queue seconds: the controller tries the next rung up after a wait (10 s from vitals,
-    60 s from stills), and after twice that when the try fell back at once; no padding meanwhile."""
+    60 s from stills unless the target is close to the next rung), and after twice that when the
+    try fell back at once; no padding meanwhile."""
     pc, _ = peers
     now = [1000.0]
-    controller = AdaptiveController(pc, Ladder(start="stills"), clock=lambda: now[0])
+    estimator = BandwidthEstimator(EstimatorConfig(start_bps=target, start_measured=True))
+    controller = AdaptiveController(pc, Ladder(start="stills"), estimator, clock=lambda: now[0])
     controller.force(rung)
-    first, _ = CLIMB_PROBE_S[rung]
 
     async def seconds_until_probe() -> float:
         start = now[0]
@@ -204,9 +210,11 @@ async def test_a_rung_without_motion_probes_the_next_one_up_with_backoff(
     assert first - 0.5 <= await seconds_until_probe() <= first + 0.5
     assert controller.rung.name == up
     assert controller.estimator.target_bps >= RUNGS_BY_NAME[up].required_bps()
+    controller.estimator = BandwidthEstimator(EstimatorConfig(start_bps=target, start_measured=True))
     controller.force(rung)  # the probe's reports showed congestion
     assert 2 * first - 0.5 <= await seconds_until_probe() <= 2 * first + 0.5
     now[0] += 60  # a probe that held for a minute: the next wait is the first again
+    controller.estimator = BandwidthEstimator(EstimatorConfig(start_bps=target, start_measured=True))
     controller.force(rung)
     assert first - 0.5 <= await seconds_until_probe() <= first + 0.5
 

@@ -255,7 +255,8 @@ def test_a_probe_ends_at_the_first_report_of_a_growing_queue() -> None:
         estimator = BandwidthEstimator(EstimatorConfig(start_bps=200_000))
         now = steady(estimator, 10, 800, 200_000)
         now += 1000
-        estimator.on_report(ReceiverReport(0.0, 910, now - 910), 200_000, now, probing=probing)
+        estimator.on_report(ReceiverReport(0.0, 910, now - 910), 200_000, now, padding_bps=40_000 if probing else 0.0)
+        assert estimator.target_bps >= 160_000  # not below what was sent beside the padding
         return estimator.trend
 
     assert after(probing=True) is Trend.DECREASE

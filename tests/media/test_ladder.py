@@ -155,7 +155,7 @@ def ride(link: FluidLink, until_ms: float, estimator: BandwidthEstimator, ladder
         return ladder.rung.wire_bps() + padding
 
     for now, report in link.run(until_ms, sent):
-        estimator.on_report(report, sent(), now, probing=padding > 0)
+        estimator.on_report(report, sent(), now, padding_bps=padding)
         before = ladder.rung
         if ladder.update(estimator.target_bps, now, estimator.rtt_ms) != before:
             switches.append((now, ladder.rung.name))
@@ -208,7 +208,7 @@ def test_the_rung_climbs_when_capacity_returns_and_then_only_probes() -> None:
     switches = ride(link, rise_ms + 400_000, estimator, ladder)
     names = [r.name for r in ladder.rungs]
     reached = next(t for t, name in switches if names.index(name) <= names.index("vga27"))
-    assert reached - rise_ms < 180_000, switches  # found the new capacity within minutes
+    assert reached - rise_ms < 240_000, switches  # found within minutes (a wall met often is probed less)
     after = [(t, name) for t, name in switches if t > reached + 30_000]  # the climb is over
     assert all(names.index(name) <= names.index("vga27") for _, name in after), switches  # no fall
     assert len(after) <= 4, switches  # then a probe every minute or two, not a sawtooth
