@@ -77,6 +77,16 @@ def lossy_report(sender: RTCRtpSender, fraction: float, index: int) -> RtcpRrPac
     return RtcpRrPacket(ssrc=1234, reports=[block])
 
 
+async def satellite_report(video: RTCRtpSender, index: int, lost: int) -> None:
+    """The ``index``-th receiver report of a series 100 packets apart, ``lost`` lost in all,
+    answering a sender report of ours that left 800 ms before (a satellite round trip)."""
+    info = RtcpSenderInfo(ntp_timestamp=index << 32, rtp_timestamp=0, packet_count=0, octet_count=0)
+    tuning.state(video).note_sender_report(RtcpSrPacket(ssrc=video._ssrc, sender_info=info), time.monotonic() - 0.8)
+    block = RtcpReceiverInfo(ssrc=video._ssrc, fraction_lost=0, packets_lost=lost, highest_sequence=index * 100,
+                             jitter=0, lsr=index << 16, dlsr=0)
+    await video._handle_rtcp_packet(RtcpRrPacket(ssrc=1234, reports=[block]))
+
+
 def test_the_controller_needs_tuning_first() -> None:
     with pytest.raises(LocalError) as info:
         AdaptiveController(RTCPeerConnection())
@@ -250,12 +260,8 @@ async def test_a_long_lossy_round_trip_pays_for_the_second_copies_out_of_the_run
     await controller.poll()
     assert not state.duplicate_base and state.video.bitrate_bps == vga12.video_bps
 
-    async def report(index: int, lost: int) -> None:  # 800 ms after our sender report
-        info = RtcpSenderInfo(ntp_timestamp=index << 32, rtp_timestamp=0, packet_count=0, octet_count=0)
-        state.note_sender_report(RtcpSrPacket(ssrc=video._ssrc, sender_info=info), time.monotonic() - 0.8)
-        block = RtcpReceiverInfo(ssrc=video._ssrc, fraction_lost=0, packets_lost=lost, highest_sequence=index * 100,
-                                 jitter=0, lsr=index << 16, dlsr=0)
-        await video._handle_rtcp_packet(RtcpRrPacket(ssrc=1234, reports=[block]))
+    async def report(index: int, lost: int) -> None:
+        await satellite_report(video, index, lost)
         now[0] += 1.0
         await controller.poll()
 
@@ -281,12 +287,8 @@ async def test_a_long_round_trip_sends_the_copies_until_the_loss_is_known(
     video = by_kind(pc, "video")
     state = tuning.state(video)
     copies = []
-    for index in range(1, 9):  # clean reports, 800 ms after our sender reports
-        info = RtcpSenderInfo(ntp_timestamp=index << 32, rtp_timestamp=0, packet_count=0, octet_count=0)
-        state.note_sender_report(RtcpSrPacket(ssrc=video._ssrc, sender_info=info), time.monotonic() - 0.8)
-        block = RtcpReceiverInfo(ssrc=video._ssrc, fraction_lost=0, packets_lost=0, highest_sequence=index * 100,
-                                 jitter=0, lsr=index << 16, dlsr=0)
-        await video._handle_rtcp_packet(RtcpRrPacket(ssrc=1234, reports=[block]))
+    for index in range(1, 9):  # clean reports
+        await satellite_report(video, index, lost=0)
         await controller.poll()
         copies.append(state.duplicate_base)
     # the first report only sets the count's base; then five clean ones make the loss known
