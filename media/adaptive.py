@@ -37,7 +37,7 @@ from aiortc import RTCPeerConnection
 from aiortc.rtcrtpsender import RTCRtpSender
 
 from devices.errors import LocalError
-from media import tuning
+from media import fec, tuning
 from media.audio import opus_settings
 from media.encoders import BASE_SHARE, VideoSettings
 from media.estimator import BandwidthEstimator, ReceiverReport
@@ -80,15 +80,23 @@ PROTECT_LOSS = 0.005
 PROTECT_OFF_LOSS = 0.001
 PROTECT_WINDOW_S = 30.0
 PROTECT_KNOWN = 5
-#: ...and only where the encoder keeps at least this much once the copies are paid for (below
-#: it, qvga8 and qvga6, libvpx drops frames to hold the rate: gaps instead of freezes)
-PROTECT_MIN_ENCODER_BPS = 32_000
+#: ...and only where the encoder keeps at least this much once the protection is paid for
+#: (below it libvpx drops frames to hold the rate: gaps instead of freezes; qvga6 keeps 15.4
+#: kbit/s beside parity, 12.5 beside copies)
+PROTECT_MIN_ENCODER_BPS = 15_000
 
 
-def protect_base(rung: Rung, rtt_ms: float | None, loss: float, protecting: bool) -> bool:
-    """Whether to send the base layer twice: motion on a long round trip with loss, where the
-    rung's budget allows, with hysteresis on the loss (``protecting``: what was decided last)."""
-    if not rung.has_video or rung.stills or rung.video_bps / (1 + BASE_SHARE) < PROTECT_MIN_ENCODER_BPS:
+def protection_share(state: tuning.SenderState) -> float:
+    """What protecting the base layer adds to the video the encoder makes: parity packets
+    (``media.fec``) where the far end negotiated them, else a second copy."""
+    return BASE_SHARE * (fec.BUDGET_SHARE if state.fec_types else 1.0)
+
+
+def protect_base(rung: Rung, rtt_ms: float | None, loss: float, protecting: bool, share: float = BASE_SHARE) -> bool:
+    """Whether to protect the base layer (at ``share`` of the video: ``protection_share``):
+    motion on a long round trip with loss, where the rung's budget allows, with hysteresis on
+    the loss (``protecting``: what was decided last)."""
+    if not rung.has_video or rung.stills or rung.video_bps / (1 + share) < PROTECT_MIN_ENCODER_BPS:
         return False
     if rtt_ms is None or rtt_ms < PROTECT_RTT_MS:
         return False
@@ -170,7 +178,8 @@ class AdaptiveController:
         self.interval_s = interval_s
         self._clock = clock
         self._observers: list[RungObserver] = []
-        #: (now_ms, bytes, packets) of all senders, then of video alone
+        #: (now_ms, then octets and packets of: all senders, the video with its protection, the
+        #: padding, the parity packets)
         self._sent: deque[tuple[float, ...]] = deque()
         self._task: asyncio.Task[None] | None = None
         self._applied: Rung | None = None
@@ -179,6 +188,7 @@ class AdaptiveController:
         self._probed: tuple[str, float] | None = None  # (rung, when) the last probe by climbing left
         self._probe_waits: dict[str, float] = {}  # rung -> current wait, s
         self._protecting = False
+        self._parity_bps = 0.0
         self._losses: deque[tuple[float, float]] = deque()  # (now_ms, smoothed loss) as polled
         self._loss_counts = 0  # polls whose reports counted the loss
         self._padding_bps = 0.0
@@ -224,10 +234,13 @@ class AdaptiveController:
         """The view the station sends to the specialist page on the control channel."""
         rung = self.rung
         rtt = self.estimator.rtt_ms
+        video = next((tuning.state(s) for s in self._senders() if s.kind == "video"), None)
         return {
             "target_kbps": round(self.estimator.target_bps / 1000, 1),
             "pace_kbps": round(pacing_bps(rung, self.estimator.target_bps) / 1000, 1),
             "padding_kbps": round(self._padding_bps / 1000, 1),
+            "protection": ("parity" if video and video.fec_types else "copies") if self._protecting else None,
+            "parity_kbps": round(self._parity_bps / 1000, 1),
             "rung": rung.name,
             "width": rung.width,
             "height": rung.height,
@@ -244,7 +257,7 @@ class AdaptiveController:
         """One control step (the loop calls this every ``interval_s``)."""
         now_ms = self._now_ms()
         offset_ms = now_ms - time.monotonic() * 1000  # tuning stamps feedback on time.monotonic
-        sent_bps, video_bps, padded_bps = await self._sent_bps(now_ms)
+        sent_bps, video_bps, padded_bps, self._parity_bps = await self._sent_bps(now_ms)
         before = self.estimator.target_bps
         reports: list[ReceiverReport] = []
         rembs: list[int] = []
@@ -279,6 +292,9 @@ class AdaptiveController:
         rung = self.ladder.update(self.estimator.target_bps, now_ms, self.estimator.rtt_ms,
                                   climb=self.estimator.rtt_ms is not None)
         rung = self._probe_by_climbing(rung, now_ms)
+        self._losses.append((now_ms, self.estimator.loss))
+        while self._losses[0][0] < now_ms - PROTECT_WINDOW_S * 1000:
+            self._losses.popleft()
         if rung != self._applied or self._loss_changed() or self._protection_changed():
             self._apply(rung)
         else:
@@ -346,16 +362,18 @@ class AdaptiveController:
         self._applied = rung
         audio = opus_settings(rung, self.estimator.loss)
         self._loss_bucket = audio.expected_loss if audio else None
-        protect = self._protecting = protect_base(rung, self.estimator.rtt_ms, self._recent_loss(), self._protecting)
+        protect = self._protecting = protect_base(rung, self.estimator.rtt_ms, self._recent_loss(), self._protecting,
+                                                  self._protection_share())
         for sender in self._senders():
             state = tuning.state(sender)
             if sender.kind == "video":
                 sender._enabled = rung.has_video
                 if rung.has_video:
-                    encoded = rung.video_bps / (1 + BASE_SHARE) if protect else rung.video_bps
-                    state.video = VideoSettings(round(encoded), stills=rung.stills, packet_bytes=rung.packet_bytes)
+                    encoded = rung.video_bps / (1 + protection_share(state)) if protect else rung.video_bps
+                    packet_bytes = min(rung.packet_bytes, fec.MAX_PAYLOAD) if state.fec_types else rung.packet_bytes
+                    state.video = VideoSettings(round(encoded), stills=rung.stills, packet_bytes=packet_bytes)
                 if protect != state.duplicate_base:
-                    logger.info("base layer sent twice: %s", protect)
+                    logger.info("base layer protected (%s): %s", "parity" if state.fec_types else "copies", protect)
                 state.duplicate_base = protect
                 state.retransmit.set_rate(max(MIN_RTX_BPS, RESERVE * rung.video_wire_bps()))
             elif sender.kind == "audio":
@@ -390,17 +408,19 @@ class AdaptiveController:
         return [p for s in self._senders() if (p := tuning.state(s).pacer) is not None]
 
     def _protection_changed(self) -> bool:
-        return protect_base(self.rung, self.estimator.rtt_ms, self._recent_loss(), self._protecting) != self._protecting
+        protect = protect_base(self.rung, self.estimator.rtt_ms, self._recent_loss(), self._protecting,
+                               self._protection_share())
+        return protect != self._protecting
+
+    def _protection_share(self) -> float:
+        video = [tuning.state(s) for s in self._senders() if s.kind == "video"]
+        return protection_share(video[0]) if video else BASE_SHARE
 
     def _recent_loss(self) -> float:
         """The highest smoothed loss of the last ``PROTECT_WINDOW_S``; until ``PROTECT_KNOWN``
         reports have counted the loss, the link is taken to lose enough for the copies (the
         smoothed figure takes a few reports to rise: certus froze twice in its first 15 s)."""
-        now_ms = self._now_ms()
-        self._losses.append((now_ms, self.estimator.loss))
-        while self._losses[0][0] < now_ms - PROTECT_WINDOW_S * 1000:
-            self._losses.popleft()
-        recent = max(loss for _, loss in self._losses)
+        recent = max((loss for _, loss in self._losses), default=self.estimator.loss)
         return recent if self._loss_counts >= PROTECT_KNOWN else max(recent, PROTECT_LOSS)
 
     def _loss_changed(self) -> bool:
@@ -418,10 +438,11 @@ class AdaptiveController:
             return by_kind["video"]
         return by_kind.get("audio") or by_kind.get("video")
 
-    async def _sent_bps(self, now_ms: float) -> tuple[float, float, float]:
+    async def _sent_bps(self, now_ms: float) -> tuple[float, float, float, float]:
         """What went out lately on the wire: everything, vitals, RTCP and padding included (the
-        ladder's budget), the video alone, and the padding alone."""
-        counts = [0] * 6  # octets and packets: all, video (with its base-layer copies), padding
+        ladder's budget), the video alone (with its protection), the padding alone, and the
+        parity packets alone."""
+        counts = [0] * 8  # octets and packets: all, video (with its protection), padding, parity
         for sender in self._senders():
             for stats in (await sender.getStats()).values():
                 if stats.type == "outbound-rtp":
@@ -432,6 +453,7 @@ class AdaptiveController:
                         counts[2] = stats.bytesSent + state.duplicated_bytes
                         counts[3] = stats.packetsSent + state.duplicated_packets
                         counts[4], counts[5] = state.padding_bytes, state.padding_packets
+                        counts[6], counts[7] = state.parity_bytes, state.parity_packets  # in bytesSent
                         counts[0] += state.duplicated_bytes + state.padding_bytes
                         counts[1] += state.duplicated_packets + state.padding_packets
         self._sent.append((now_ms, *counts))
@@ -439,13 +461,13 @@ class AdaptiveController:
             self._sent.popleft()
         then, *before = self._sent[0]
         if now_ms - then < 200:
-            return self.rung.wire_bps() + self._padding_bps, self.rung.video_wire_bps(), self._padding_bps
+            return self.rung.wire_bps() + self._padding_bps, self.rung.video_wire_bps(), self._padding_bps, 0.0
 
         def wire(i: int) -> float:
             octets, packets = counts[i] - before[i], counts[i + 1] - before[i + 1]
             return (octets + packets * RTP_OVERHEAD_BYTES) * 8 * 1000 / (now_ms - then)
 
-        return wire(0) + self.rung.vitals_bps() + RTCP_BPS, wire(2), wire(4)
+        return wire(0) + self.rung.vitals_bps() + RTCP_BPS, wire(2), wire(4), wire(6)
 
     def _now_ms(self) -> float:
         return self._clock() * 1000

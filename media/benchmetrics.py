@@ -10,6 +10,7 @@ second with cumulative inbound ``video``/``audio`` bytes and the connection stat
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from statistics import fmean
 from typing import Any
 
 FREEZE_MS = 500
@@ -40,6 +41,9 @@ class Result:
     on_air_kbps: dict[str, float]  # the uplink (station -> specialist), by traffic class
     down_on_air_kbps: dict[str, float] = field(default_factory=dict)  # the downlink, by class
     rung: str | None = None  # the station's rung at the end, from its last link status message
+    #: the station's parity packets (media.fec; inside "video": the emulator cannot tell them
+    #: apart, the RED block header is encrypted), the mean of its link status messages
+    parity_kbps: float = 0.0
     load_avg: list[float] = field(default_factory=list)  # 1-minute load average before and after the run
 
     def to_json(self) -> dict[str, Any]:
@@ -134,6 +138,7 @@ def summarise(
         on_air_kbps=on_air,
         down_on_air_kbps=on_air_of("down"),
         rung=next((status["rung"] for t, status in reversed(probe.get("link", [])) if t <= end_ms), None),
+        parity_kbps=round(fmean([s.get("parity_kbps", 0.0) for t, s in probe.get("link", []) if start_ms <= t <= end_ms] or [0.0]), 1),
     )
 
 
@@ -141,7 +146,7 @@ COLUMNS = [
     ("variant", "variant"), ("survived", "alive"), ("rung", "rung"), ("video_kbps", "video kb/s"), ("width", "w"), ("height", "h"),
     ("fps", "fps"), ("p95_frame_delay_ms", "p95 delay ms"), ("freezes_per_min", "freezes/min"),
     ("longest_freeze_s", "longest s"), ("audio_kbps", "audio kb/s"), ("vitals_p99_ms", "vitals p99 ms"),
-    ("retransmit_kbps", "rtx kb/s"), ("padding_kbps", "pad kb/s"), ("uplink_kbps", "up kb/s"),
+    ("retransmit_kbps", "rtx kb/s"), ("parity_kbps", "fec kb/s"), ("padding_kbps", "pad kb/s"), ("uplink_kbps", "up kb/s"),
     ("bottleneck_drops", "drops"), ("recovery_s", "recovery s"),
 ]
 

@@ -11,7 +11,9 @@ a picture loss indication (PLI) is asked for, again every ``pli_retry_ms`` while
 With temporal layers (``media.encoders``) an incomplete frame need not stall anything: once the
 next base-layer frame (TID 0, TL0PICIDX one past the last base frame handed out) is complete,
 what is missing before it can only be upper-layer frames, which nothing references; the buffer
-moves on to it at once, with no PLI (counted in ``thinned_frames``).
+moves on to it at once, with no PLI (counted in ``thinned_frames``). A gap in the sequence
+numbers before the frame whose picture id follows the last one's held no video (parity packets
+of ``media.fec``, which go to ``media.fec.Recovery`` instead): it is passed at once.
 
 ``push(packet, now_ms)`` is pure; ``add(packet)`` is the adapter aiortc's ``RTCRtpReceiver``
 calls (one frame per call; the others wait in ``ready`` for the receiver hook to drain).
@@ -50,6 +52,7 @@ class DeadlineJitterBuffer:
         self._pli_at_ms: float | None = None
         self._dropped_waiting = 0
         self._base: int | None = None  # TL0PICIDX of the last base frame handed out
+        self._picture: int | None = None  # picture id of the last frame taken
 
     def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
         """aiortc's ``JitterBuffer.add`` contract, on the wall clock."""
@@ -79,6 +82,11 @@ class DeadlineJitterBuffer:
                 self._next = frame_end + 1
                 if frame is not None:
                     frames.append(frame)
+                continue
+            start = self._following()
+            if start is not None:
+                self._skip_to(start, keyframe_needed=False)
+                self._next = start
                 continue
             base = self._next_base()
             if base is not None:
@@ -137,17 +145,30 @@ class DeadlineJitterBuffer:
     def _take(self, start: int, end: int) -> JitterFrame | None:
         packets = [self._packets.pop(seq)[0] for seq in range(start, end + 1)]
         keyframe = bool(packets[0]._data) and not packets[0]._data[0] & 0x01  # type: ignore[attr-defined]
+        descriptor = _descriptor(packets[0])
+        self._picture = None if descriptor is None else descriptor.picture_id
         if self._need_keyframe and not keyframe:
             self.skipped_frames += 1
             self._dropped_waiting += 1
             return None
         self._need_keyframe = False
-        descriptor = _descriptor(packets[0])
         if descriptor is None or descriptor.tid is None or descriptor.tl0picidx is None:
             self._base = None  # not layered: every frame may be a reference
         elif keyframe or descriptor.tid[0] == 0:
             self._base = descriptor.tl0picidx
         return JitterFrame(data=b"".join(p._data for p in packets), timestamp=packets[0].timestamp)  # type: ignore[attr-defined]
+
+    def _following(self) -> int | None:
+        """The start of the frame right after the last one taken (its picture id the next) when
+        the head is a gap before it: what the gap held was no part of a frame (parity packets,
+        ``media.fec``). None otherwise."""
+        if self._picture is None or self._next is None or self._next in self._packets:
+            return None
+        start = self._next_start(after=self._next)
+        descriptor = None if start is None else _descriptor(self._packets[start][0])
+        if descriptor is None or descriptor.picture_id is None:
+            return None
+        return start if (descriptor.picture_id - self._picture) % 0x8000 == 1 else None
 
     def _next_base(self) -> int | None:
         """The start of the next base frame when it is complete and follows the last base frame

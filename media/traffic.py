@@ -6,6 +6,8 @@ over DTLS), 128-191 RTP or RTCP. RTCP is told from RTP by its packet type 192-22
 SRTP leaves the RTP header readable, so the payload type says audio, video or retransmission,
 using aiortc's payload type numbers (the station offers, so both ends use them); a packet on the
 retransmission stream with the padding bit set is a bandwidth probe's padding, not a repair.
+Video inside RED counts as video, its parity packets (``media.fec``) with it: only the RED
+block header, which is encrypted, tells them apart.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from __future__ import annotations
 import enum
 
 from aiortc.codecs import CODECS, is_rtx
+
+from media import fec
 
 
 class TrafficClass(enum.StrEnum):
@@ -29,6 +33,7 @@ class TrafficClass(enum.StrEnum):
 def _payload_types() -> dict[int, TrafficClass]:
     table = {c.payloadType: TrafficClass.AUDIO for c in CODECS["audio"]}
     table.update({c.payloadType: TrafficClass.RTX if is_rtx(c) else TrafficClass.VIDEO for c in CODECS["video"]})
+    table[fec.RED.payloadType] = TrafficClass.VIDEO  # media and parity alike (the RED header is encrypted)
     return table
 
 

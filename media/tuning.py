@@ -67,6 +67,7 @@ import logging
 import random
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -75,6 +76,7 @@ from aioice import ice, stun
 from aiortc import clock, rtcrtpsender
 from aiortc.codecs import CODECS, HEADER_EXTENSIONS, is_rtx
 from aiortc.codecs.base import Encoder
+from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcdtlstransport import RTCDtlsTransport
 from aiortc.rtcrtpparameters import (
     RTCRtpCodecParameters,
@@ -103,6 +105,9 @@ from aiortc.rtp import (
     unpack_remb_fci,
 )
 
+from aiortc.utils import random32, uint16_add, uint32_add
+
+from media import fec
 from media.encoders import AudioSettings, TunedOpusEncoder, TunedVp8Encoder, VideoSettings, layer_of
 from media.estimator import ReceiverReport
 from media.jitter import DeadlineJitterBuffer
@@ -184,6 +189,14 @@ class SenderState:
         self.duplicated_packets = 0
         self.duplicated_ts: int | None = None  # RTP timestamp of the last frame looked at
         self.sending_copies = False  # while duplicate_base_layer hands copies to the transport
+        #: (RED, ULPFEC) payload types once both are negotiated: the base layer is then protected
+        #: by parity packets (``media.fec``) instead of copies
+        self.fec_types: tuple[int, int] | None = None
+        #: RTP payload bytes and packets of the parity packets sent, and their recent sequence
+        #: numbers (a NACK for one is not answered: it is in no history, and no frame waits on it)
+        self.parity_bytes = 0
+        self.parity_packets = 0
+        self.parity_seqs: deque[int] = deque(maxlen=RTP_HISTORY_SIZE)
         #: padding rate set by ``pad``, and the RTP padding bytes and packets it sent
         self.padding_bps = 0.0
         self.padding_bytes = 0
@@ -250,6 +263,8 @@ class SenderState:
                 await _originals["dtls_send_rtp"](transport, packet.serialize(extensions))
             except ConnectionError:
                 pacer.clear()
+            except ValueError:  # SRTP refused it (too long): that packet is lost, not the queue
+                logger.warning("RTP packet of %d bytes not sent", len(packet.serialize(extensions)))
 
     def _loss(self, block: RtcpReceiverInfo) -> float | None:
         """The share lost since the last counted report, from the cumulative counts, once at
@@ -299,6 +314,8 @@ def playout_delay_value(min_ms: int, max_ms: int) -> bytes:
 
 _STATE_ATTR = "_farlink_state"
 _PACED_ATTR = "_farlink_paced"  # on an RTCDtlsTransport: {ssrc: (SenderState, is RTX)} of paced senders
+_RAW_ATTR = "_farlink_raw"  # on a received RtpPacket: its bytes as they came
+_RECOVERY_ATTR = "_farlink_recovery"  # on an RTCRtpReceiver: its media.fec.Recovery
 _config = TuningConfig()
 _originals: dict[str, Any] = {}
 
@@ -333,6 +350,8 @@ def apply(config: TuningConfig | None = None) -> None:
         receiver_rtp=RTCRtpReceiver._handle_rtp_packet,
         query_consent=ice.Connection.query_consent,
         dtls_send_rtp=RTCDtlsTransport._send_rtp,
+        run_rtp=RTCRtpSender._run_rtp,
+        dtls_handle_rtp=RTCDtlsTransport._handle_rtp_data,
     )
     rtcrtpsender.get_encoder = _get_encoder  # type: ignore[assignment]
     RTCRtpSender._next_encoded_frame = _next_encoded_frame  # type: ignore[method-assign]
@@ -343,6 +362,9 @@ def apply(config: TuningConfig | None = None) -> None:
     RTCRtpReceiver._handle_rtp_packet = _receiver_handle_rtp  # type: ignore[method-assign]
     ice.Connection.query_consent = _query_consent  # type: ignore[method-assign]
     RTCDtlsTransport._send_rtp = _dtls_send_rtp  # type: ignore[method-assign]
+    RTCDtlsTransport._handle_rtp_data = _dtls_handle_rtp  # type: ignore[method-assign]
+    RTCRtpSender._run_rtp = _run_rtp  # type: ignore[method-assign]
+    CODECS["video"].extend([fec.RED, fec.ULPFEC])
     opus = next(i for i, c in enumerate(CODECS["audio"]) if c.mimeType.lower() == "audio/opus")
     _originals["opus_codec"] = (opus, CODECS["audio"][opus])
     CODECS["audio"][opus] = dataclasses.replace(CODECS["audio"][opus], parameters=dict(OPUS_RECEIVE_PARAMETERS))
@@ -364,6 +386,9 @@ def restore() -> None:
     RTCRtpReceiver._handle_rtp_packet = _originals["receiver_rtp"]  # type: ignore[method-assign]
     ice.Connection.query_consent = _originals["query_consent"]  # type: ignore[method-assign]
     RTCDtlsTransport._send_rtp = _originals["dtls_send_rtp"]  # type: ignore[method-assign]
+    RTCDtlsTransport._handle_rtp_data = _originals["dtls_handle_rtp"]  # type: ignore[method-assign]
+    RTCRtpSender._run_rtp = _originals["run_rtp"]  # type: ignore[method-assign]
+    CODECS["video"][:] = [c for c in CODECS["video"] if c not in (fec.RED, fec.ULPFEC)]
     opus, codec = _originals["opus_codec"]
     CODECS["audio"][opus] = codec
     HEADER_EXTENSIONS["video"][:] = [e for e in HEADER_EXTENSIONS["video"] if e.uri != PLAYOUT_DELAY_URI]
@@ -403,7 +428,7 @@ async def _next_encoded_frame(self: RTCRtpSender, codec: RTCRtpCodecParameters) 
         encoder.settings = settings.video
     elif isinstance(encoder, TunedOpusEncoder):
         encoder.settings = settings.audio
-    if settings.duplicate_base and isinstance(encoder, TunedVp8Encoder):
+    if settings.duplicate_base and settings.fec_types is None and isinstance(encoder, TunedVp8Encoder):
         await duplicate_base_layer(self, settings)  # the frame just sent, before the next capture
     return await _originals["next_encoded_frame"](self, codec)
 
@@ -505,7 +530,103 @@ async def _sender_send(self: RTCRtpSender, parameters: RTCRtpSendParameters) -> 
     # before the first call configures the map from the negotiated extensions
     if self.kind == "video" and not isinstance(extensions_of(self), PlayoutDelayExtensionsMap):
         self._RTCRtpSender__rtp_header_extensions_map = PlayoutDelayExtensionsMap()  # type: ignore[attr-defined]
+    mimes = {c.mimeType.lower(): c.payloadType for c in parameters.codecs}
+    red, ulpfec = mimes.get(fec.RED.mimeType), mimes.get(fec.ULPFEC.mimeType)
+    state(self).fec_types = (red, ulpfec) if red is not None and ulpfec is not None else None
+    # the media codec first, whatever order the answer gave: aiortc encodes with the first
+    parameters.codecs.sort(key=lambda c: c.payloadType in (red, ulpfec))
     await _originals["sender_send"](self, parameters)
+
+
+async def _run_rtp(self: RTCRtpSender, codec: RTCRtpCodecParameters) -> None:
+    """aiortc's sending loop (``RTCRtpSender._run_rtp``, aiortc 1.16), and while the base layer
+    is protected with RED and ULPFEC negotiated: each media packet goes out inside RED, and each
+    base-layer frame is followed by its parity packets (``media.fec.protect``) in the same
+    sequence space. The history keeps the plain packets: a retransmission is plain VP8 on RTX."""
+    getattr(self, "_RTCRtpSender__rtp_started").set()
+    tuned = state(self)
+    sequence_number = rtcrtpsender.random_sequence_number()
+    timestamp_origin = random32()
+    try:
+        while True:
+            if not getattr(self, "_RTCRtpSender__track"):
+                await asyncio.sleep(0.02)
+                continue
+            enc_frame = await self._next_encoded_frame(codec)
+            if enc_frame is None:
+                continue
+            timestamp = uint32_add(timestamp_origin, enc_frame.timestamp)
+            history: dict[int, RtpPacket] = getattr(self, "_RTCRtpSender__rtp_history")
+            extensions = extensions_of(self)
+            types = tuned.fec_types if tuned.duplicate_base else None
+            protect = (types is not None and layer_of(enc_frame.payloads[0]) in (0, None)
+                       and max(map(len, enc_frame.payloads)) <= fec.MAX_PAYLOAD)  # else SRTP refuses the parity
+            plain: list[bytes] = []
+            for i, payload in enumerate(enc_frame.payloads):
+                packet = RtpPacket(payload_type=codec.payloadType, sequence_number=sequence_number, timestamp=timestamp)
+                packet.ssrc = self._ssrc
+                packet.payload = payload
+                packet.marker = 1 if i == len(enc_frame.payloads) - 1 else 0
+                packet.extensions.abs_send_time = (clock.current_ntp_time() >> 14) & 0x00FFFFFF
+                packet.extensions.mid = getattr(self, "_RTCRtpSender__mid")
+                if enc_frame.audio_level is not None:
+                    packet.extensions.audio_level = (False, -enc_frame.audio_level)
+                history[packet.sequence_number % RTP_HISTORY_SIZE] = packet
+                data = packet.serialize(extensions)
+                if types is not None:
+                    if protect:
+                        plain.append(fec.zero_mutable(data, mutable_ids(extensions)))
+                    data = _wrapped(packet, types[0], fec.red(codec.payloadType, payload), extensions)
+                await self.transport._send_rtp(data)
+                _count_sent(self, packet.timestamp, len(payload) + (1 if types is not None else 0))
+                sequence_number = uint16_add(sequence_number, 1)
+            if types is not None:
+                for parity in fec.protect(plain):
+                    packet = RtpPacket(payload_type=types[0], sequence_number=sequence_number, timestamp=timestamp)
+                    packet.ssrc = self._ssrc
+                    packet.extensions.abs_send_time = (clock.current_ntp_time() >> 14) & 0x00FFFFFF
+                    packet.extensions.mid = getattr(self, "_RTCRtpSender__mid")
+                    packet.payload = fec.red(types[1], parity)
+                    tuned.parity_seqs.append(sequence_number)
+                    tuned.parity_bytes += len(packet.payload)
+                    tuned.parity_packets += 1
+                    await self.transport._send_rtp(packet.serialize(extensions))
+                    _count_sent(self, packet.timestamp, len(packet.payload))
+                    sequence_number = uint16_add(sequence_number, 1)
+    except (asyncio.CancelledError, ConnectionError, MediaStreamError):
+        pass
+    except Exception:
+        # aiortc's stop() waits for the loop's end: it must be reached whatever went wrong
+        logger.exception("RTP sender failed")
+    track = getattr(self, "_RTCRtpSender__track")
+    if track:
+        track.stop()
+        self._RTCRtpSender__track = None  # type: ignore[attr-defined]
+    self._RTCRtpSender__encoder = None  # type: ignore[attr-defined]
+    getattr(self, "_RTCRtpSender__rtp_exited").set()
+
+
+def mutable_ids(extensions: HeaderExtensionsMap) -> tuple[int, ...]:
+    """The ids of the header extensions that change on the way (see ``media.fec.zero_mutable``)."""
+    ids: HeaderExtensions = getattr(extensions, "_HeaderExtensionsMap__ids")
+    found = (ids.abs_send_time, ids.transmission_offset, ids.transport_sequence_number)
+    return tuple(i for i in found if i is not None)
+
+
+def _wrapped(packet: RtpPacket, payload_type: int, payload: bytes, extensions: HeaderExtensionsMap) -> bytes:
+    """``packet`` serialized with another payload type and payload (its header otherwise)."""
+    red = RtpPacket(payload_type=payload_type, marker=packet.marker, sequence_number=packet.sequence_number,
+                    timestamp=packet.timestamp, ssrc=packet.ssrc, payload=payload)
+    red.extensions = packet.extensions
+    return red.serialize(extensions)
+
+
+def _count_sent(sender: RTCRtpSender, timestamp: int, octets: int) -> None:
+    """What aiortc notes of each packet sent, for its sender reports and stats."""
+    sender._RTCRtpSender__ntp_timestamp = clock.current_ntp_time()  # type: ignore[attr-defined]
+    sender._RTCRtpSender__rtp_timestamp = timestamp  # type: ignore[attr-defined]
+    sender._RTCRtpSender__octet_count += octets  # type: ignore[attr-defined]
+    sender._RTCRtpSender__packet_count += 1  # type: ignore[attr-defined]
 
 
 def own_stream(sender: RTCRtpSender) -> None:
@@ -562,6 +683,8 @@ async def _retransmit_within_budget(sender: RTCRtpSender, tuned: SenderState, lo
     clock_rate = 90 if sender.kind == "video" else 48  # RTP ticks per millisecond
     gone = False
     for seq in lost:
+        if seq in tuned.parity_seqs:
+            continue  # a parity packet: nothing waits for it, and it is in no history
         packet = history.get(seq % RTP_HISTORY_SIZE)
         if packet is None or packet.sequence_number != seq:
             gone = True
@@ -613,7 +736,59 @@ def _receiver_init(self: RTCRtpReceiver, kind: str, transport: Any) -> None:
     )
 
 
+async def _dtls_handle_rtp(self: RTCDtlsTransport, data: bytes, arrival_time_ms: int) -> None:
+    """aiortc's, keeping each packet's bytes on it (a parity packet covers the bytes as they
+    came, header extensions included, which a parsed packet does not serialize back to)."""
+    try:
+        packet = RtpPacket.parse(data, self._rtp_header_extensions_map)
+    except ValueError:
+        return
+    packet.__dict__[_RAW_ATTR] = data
+    receiver = self._rtp_router.route_rtp(packet)
+    if receiver is not None:
+        await receiver._handle_rtp_packet(packet, arrival_time_ms=arrival_time_ms)
+
+
 async def _receiver_handle_rtp(self: RTCRtpReceiver, packet: RtpPacket, arrival_time_ms: int) -> None:
+    codecs: dict[int, RTCRtpCodecParameters] = getattr(self, "_RTCRtpReceiver__codecs")
+    codec = codecs.get(packet.payload_type)
+    if codec is None or codec.mimeType.lower() != fec.RED.mimeType:
+        await _receive(self, packet, arrival_time_ms)
+        return
+    block = fec.unred(packet.payload)
+    if block is None:
+        return
+    block_type, payload = block
+    recovery: fec.Recovery = self.__dict__.setdefault(_RECOVERY_ATTR, fec.Recovery())
+    block_codec = codecs.get(block_type)
+    if block_codec is not None and block_codec.mimeType.lower() == fec.ULPFEC.mimeType:
+        # counted as received and not asked for again, as Chromium does; it holds no video
+        streams = getattr(self, "_RTCRtpReceiver__remote_streams")
+        if packet.ssrc in streams:
+            streams[packet.ssrc].add(packet)
+        nacks = getattr(self, "_RTCRtpReceiver__nack_generator")
+        if nacks is not None:
+            nacks.add(packet)
+        rebuilt = recovery.parity(packet.ssrc, payload)
+    else:
+        raw: bytes = packet.__dict__.get(_RAW_ATTR, b"")
+        header = len(raw) - len(packet.payload) - packet.padding_size
+        packet.payload_type, packet.payload = block_type, payload
+        await _receive(self, packet, arrival_time_ms)
+        plain = raw[:1] + bytes([raw[1] & 0x80 | block_type]) + raw[2:header] + raw[header + 1:]
+        ids = mutable_ids(self.transport._rtp_header_extensions_map)
+        rebuilt = recovery.media(fec.zero_mutable(plain, ids)) if raw else []
+    for data in rebuilt:
+        recovered = RtpPacket.parse(data, self.transport._rtp_header_extensions_map)
+        await _receive(self, recovered, arrival_time_ms)
+        # not from the network: the loss our reports count stays the link's (as Chromium's)
+        stats = getattr(self, "_RTCRtpReceiver__remote_streams").get(recovered.ssrc)
+        if stats is not None:
+            stats.packets_received -= 1
+
+
+async def _receive(self: RTCRtpReceiver, packet: RtpPacket, arrival_time_ms: int) -> None:
+    """aiortc's handling of one media packet, then the frames our jitter buffer completed."""
     await _originals["receiver_rtp"](self, packet, arrival_time_ms)
     # DeadlineJitterBuffer may complete several frames at once (a retransmission filling a
     # hole); aiortc takes one per packet, so the rest go to the decoder here.

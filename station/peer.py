@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 SendSignal = Callable[[dict[str, Any]], Awaitable[None]]
 #: a vitals message this early is on time (the callers tick at 5 Hz, a rung may ask for 2)
 VITALS_SLACK_S = 0.05
+#: the link status goes to the page at every rung change and at least this often
+LINK_STATUS_S = 10.0
 
 
 class MediaMode(enum.StrEnum):
@@ -83,6 +85,7 @@ class PeerLink:
         self._on_audio = on_audio
         self._on_failed = on_failed
         self._tasks: set[asyncio.Task[None]] = set()
+        self._reporting = False
         self.controller: AdaptiveController | None = None
         if media is MediaMode.FARLINK:
             self.controller = AdaptiveController(self.pc, ladder, estimator)
@@ -178,11 +181,21 @@ class PeerLink:
         log.info("peer %s: %s", self.peer_id, state)
         if state == "connected" and self.controller is not None:
             self.controller.start()
+            if not self._reporting:
+                self._reporting = True
+                self._spawn(self._report_link())
         elif state == "failed" and self._on_failed is not None:
             self._on_failed(self)
 
     def _rung_changed(self, rung: Rung) -> None:
         self._send_link_status()
+
+    async def _report_link(self) -> None:
+        """The link status also every ``LINK_STATUS_S`` (round trip, loss and rates move
+        between rung changes; ~0.2 kbit/s)."""
+        while True:
+            await asyncio.sleep(LINK_STATUS_S)
+            self._send_link_status()
 
     def _send_link_status(self) -> None:
         """The page shows what the link carries now (rung, target, round trip)."""

@@ -74,7 +74,9 @@
     for (const r of stats.values()) {
       if (r.type === "inbound-rtp") {
         sample[r.kind] = { bytes: r.bytesReceived, frames: r.framesDecoded, lost: r.packetsLost,
-                           width: r.frameWidth, height: r.frameHeight, fps: r.framesPerSecond, nacks: r.nackCount };
+                           width: r.frameWidth, height: r.frameHeight, fps: r.framesPerSecond, nacks: r.nackCount,
+                           fec: r.fecPacketsReceived, fec_discarded: r.fecPacketsDiscarded,
+                           jitter_buffer_s: r.jitterBufferDelay, jitter_buffer_emitted: r.jitterBufferEmittedCount };
       }
       if (r.type === "candidate-pair" && r.nominated) sample.rtt = r.currentRoundTripTime;
     }

@@ -238,6 +238,8 @@ def test_the_base_layer_is_protected_on_long_lossy_round_trips_only() -> None:
     assert not protect_base(stills, 800, 0.05, protecting=False)  # keyframes: nothing depends on them
     assert protect_base(RUNGS_BY_NAME["qvga10"], 800, 0.01, protecting=False)
     assert not protect_base(RUNGS_BY_NAME["qvga6"], 800, 0.01, protecting=False)  # too thin to pay for copies
+    assert protect_base(RUNGS_BY_NAME["qvga6"], 800, 0.01, protecting=False, share=0.3)  # parity it can pay
+    assert not protect_base(RUNGS_BY_NAME["stills"], 800, 0.01, protecting=False, share=0.3)
     # hysteresis: the smoothed loss swings between reports
     assert not protect_base(vga12, 800, 0.003, protecting=False)
     assert protect_base(vga12, 800, 0.003, protecting=True)

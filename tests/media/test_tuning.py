@@ -335,6 +335,8 @@ async def test_base_layer_packets_go_twice_on_rtx_and_upper_layer_ones_once(tune
     receiver._handle_rtp_packet = record  # type: ignore[method-assign]
     received = []
     try:
+        received.append(await asyncio.wait_for(receiver.track.recv(), 10))
+        state.fec_types = None  # as if the far end had negotiated no RED and ULPFEC: copies
         while len(received) < 20:
             received.append(await asyncio.wait_for(receiver.track.recv(), 10))
         # a NACK for a packet that went twice, within a (satellite) round trip: not a third time

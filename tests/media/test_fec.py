@@ -1,0 +1,126 @@
+"""media.fec: ULPFEC parity inside RED, byte by byte, and live between two tuned aiortc peers."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import pytest
+from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
+from aiortc.rtp import HeaderExtensionsMap, RtpPacket
+
+from media import fec, tuning
+from media.encoders import VideoSettings, layer_of
+from tests.media.peers import MovingTrack, connected_pair
+
+
+def rtp(seq: int, size: int, *, marker: int = 0, timestamp: int = 9000, extension: bytes = b"") -> bytes:
+    packet = RtpPacket(payload_type=97, marker=marker, sequence_number=seq & 0xFFFF, timestamp=timestamp, ssrc=0x1234)
+    packet.payload = random.Random(seq).randbytes(size)
+    if extension:
+        packet.extensions.abs_send_time = int.from_bytes(extension, "big")
+        packet.extensions.mid = "0"
+    return packet.serialize() if not extension else packet.serialize(_extensions())
+
+
+def _extensions() -> HeaderExtensionsMap:
+    extensions = HeaderExtensionsMap()
+    extensions.configure(RTCRtpParameters(headerExtensions=[
+        RTCRtpHeaderExtensionParameters(id=1, uri="urn:ietf:params:rtp-hdrext:sdes:mid"),
+        RTCRtpHeaderExtensionParameters(id=3, uri="http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"),
+    ]))
+    return extensions
+
+
+def test_parity_header_is_rfc_5109_ulpfec() -> None:
+    a, b = rtp(1000, 300, timestamp=0x11111111), rtp(1002, 120, marker=1, timestamp=0x22222222)
+    parity = fec.parity([a, b])
+    assert parity[0] & 0xC0 == 0  # E and L clear: a 16-bit mask
+    assert parity[1] == (a[1] ^ b[1])  # M and PT recovery
+    assert int.from_bytes(parity[2:4], "big") == 1000  # sequence number base: the lowest
+    assert parity[4:8] == (0x11111111 ^ 0x22222222).to_bytes(4, "big")
+    assert int.from_bytes(parity[8:10], "big") == (len(a) - 12) ^ (len(b) - 12)  # length recovery
+    assert int.from_bytes(parity[10:12], "big") == 300 == len(parity) - 14  # protection length
+    assert parity[12:14] == bytes([0b1010_0000, 0])  # seq 1000 and 1002
+    assert parity[14:14 + 120] == bytes(x ^ y for x, y in zip(a[12:132], b[12:132], strict=True))
+    assert parity[14 + 120:] == a[132:]  # the shorter one padded with zeros
+
+
+def test_a_span_over_16_uses_the_long_mask_and_runs_stop_at_48() -> None:
+    packets = [rtp(65530 + i, 200) for i in range(20)]  # across the wrap
+    parity = fec.parity(packets[::19])
+    assert parity[0] & 0x40 and int.from_bytes(parity[12:18], "big") == (1 << 47) | (1 << 28)
+    assert len(fec.protect(packets)) == 5  # one per four
+    assert len(fec.protect([rtp(i, 100) for i in range(50)])) == 12 + 1  # runs of 48, then 2
+
+
+@pytest.mark.parametrize("extension", [b"", b"\x01\x02\x03"])
+def test_any_one_lost_packet_of_a_group_is_rebuilt_exactly(extension: bytes) -> None:
+    frame = [rtp(500 + i, 100 + 37 * i, marker=int(i == 6), extension=extension) for i in range(7)]
+    parities = fec.protect(frame)
+    assert len(parities) == 2
+    for lost in range(len(frame)):
+        recovery = fec.Recovery()
+        rebuilt = [p for i, packet in enumerate(frame) if i != lost for p in recovery.media(packet)]
+        for parity in parities:
+            rebuilt += recovery.parity(0x1234, parity)
+        assert rebuilt == [frame[lost]]
+        assert recovery.recovered == 1
+
+
+def test_two_losses_in_a_group_wait_until_one_of_them_comes() -> None:
+    frame = [rtp(10 + i, 150) for i in range(4)]
+    recovery = fec.Recovery()
+    assert recovery.media(frame[0]) == [] and recovery.media(frame[3]) == []
+    assert recovery.parity(0x1234, fec.parity(frame)) == []  # 11 and 12 both missing
+    assert recovery.media(frame[2]) == [frame[1]]  # a late 12 (a retransmission) lets 11 be rebuilt
+
+
+def test_garbage_is_counted_and_rebuilds_nothing() -> None:
+    recovery = fec.Recovery()
+    assert recovery.parity(1, b"\x00" * 5) == [] and recovery.parity(1, b"\xff" * 40) == []
+    assert recovery.malformed == 2
+    assert fec.unred(b"") is None and fec.unred(b"\xe1\x00\x00\x05") is None  # F bit: more blocks
+    assert fec.unred(fec.red(124, b"abc")) == (124, b"abc")
+
+
+async def test_base_layer_losses_are_rebuilt_from_parity_without_retransmissions(tuned: None) -> None:
+    """Two tuned peers negotiate RED and ULPFEC; with the base layer protected, the receiver loses
+    the first packet of every base-layer frame and every retransmission, and still decodes every
+    frame in time: each lost packet is rebuilt from the parity packet behind its frame."""
+    sender_pc, receiver_pc = await connected_pair(MovingTrack((320, 240), 10))
+    sender = sender_pc.getSenders()[0]
+    state = tuning.state(sender)
+    state.video, state.duplicate_base = VideoSettings(64_000), True
+    receiver = receiver_pc.getReceivers()[0]
+    deliver = receiver._handle_rtp_packet
+    dropped: list[int] = []
+    frames: set[int] = set()
+
+    async def lossy(packet: RtpPacket, arrival_time_ms: int) -> None:
+        if packet.ssrc == sender._rtx_ssrc:
+            return  # no retransmission gets through
+        block = fec.unred(packet.payload) if packet.payload_type == fec.RED.payloadType else None
+        if block is not None and block[0] != fec.ULPFEC.payloadType and layer_of(block[1]) == 0:
+            if packet.timestamp not in frames:
+                frames.add(packet.timestamp)
+                dropped.append(packet.sequence_number)
+                return
+        await deliver(packet, arrival_time_ms)
+
+    receiver._handle_rtp_packet = lossy  # type: ignore[method-assign]
+    received = []
+    try:
+        while not received:
+            received.append(await asyncio.wait_for(receiver.track.recv(), 10))
+        for _ in range(30):  # 3 s at 10 fps
+            received.append(await asyncio.wait_for(receiver.track.recv(), 1))
+    finally:
+        await sender_pc.close()
+        await receiver_pc.close()
+    assert state.fec_types == (fec.RED.payloadType, fec.ULPFEC.payloadType)
+    recovery: fec.Recovery = receiver.__dict__[tuning._RECOVERY_ATTR]
+    buffer = getattr(receiver, "_RTCRtpReceiver__jitter_buffer")
+    assert len(dropped) >= 15 and recovery.recovered >= len(dropped) - 2
+    assert state.parity_packets >= len(dropped) and state.duplicated_packets == 0  # parity, no copies
+    assert buffer.skipped_frames == 0 and buffer.thinned_frames == 0  # every frame, none waited out
