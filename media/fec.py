@@ -16,7 +16,7 @@ the protected packets after their fixed headers, each padded with zeros to the l
 extensions that change on the way are zeroed first on both sides (``zero_mutable``), as
 libwebrtc does.
 
-``protect`` groups a frame's packets and makes their parity packets; ``Recovery`` is the
+``protect`` makes the parity packets of a group, ``Grouper`` gathers groups across frames, and ``Recovery`` is the
 receiving side (our own receivers: the relay, the tests' specialist). Pure: bytes in, bytes out.
 """
 
@@ -34,6 +34,8 @@ RED = RTCRtpCodecParameters(mimeType="video/red", clockRate=90000, payloadType=1
 ULPFEC = RTCRtpCodecParameters(mimeType="video/ulpfec", clockRate=90000, payloadType=124)
 #: one parity packet for at most this many packets of a frame (any one of them can be rebuilt)
 GROUP = 4
+#: the longest a protected packet waits for others to share a parity packet (``Grouper``)
+HOLD_MS = 200.0
 #: what the parity packets cost relative to the base layer they protect, budgeted by the
 #: controller (a base-layer frame on a thin rung is often two packets: one parity for both)
 BUDGET_SHARE = 0.5
@@ -148,6 +150,40 @@ def protect(packets: Sequence[bytes], group: int = GROUP) -> list[bytes]:
         count = math.ceil(len(run) / group)
         parities.extend(parity(run[j::count]) for j in range(count))
     return parities
+
+
+class Grouper:
+    """Gathers the protected packets of successive frames until a parity group is full.
+
+    A parity packet is as long as the longest packet it protects: one per base-layer frame of a
+    packet or two (thin rungs) cost as much as a second copy. Packets wait for ``group`` others,
+    across frames, but at most ``hold_ms`` (a lost one is rebuilt when the parity comes, a frame
+    or two later instead of a round trip), and never span 48 sequence numbers (the long mask).
+    """
+
+    def __init__(self, group: int = GROUP, hold_ms: float = HOLD_MS) -> None:
+        self.group = group
+        self.hold_ms = hold_ms
+        self._pending: list[bytes] = []
+        self._since_ms = 0.0
+
+    def add(self, packets: Sequence[bytes], now_ms: float) -> list[bytes]:
+        """Take one frame's packets to protect (none for a frame that needs no protection);
+        return the parity payloads due now, to send behind that frame."""
+        due: list[bytes] = []
+        if self._pending and packets and (_seq(packets[-1]) - _seq(self._pending[0])) & 0xFFFF >= _MASKS[1]:
+            due += self.flush()
+        if packets and not self._pending:
+            self._since_ms = now_ms
+        self._pending += packets
+        if self._pending and (len(self._pending) >= self.group or now_ms - self._since_ms >= self.hold_ms):
+            due += self.flush()
+        return due
+
+    def flush(self) -> list[bytes]:
+        """The parity of what waits (``protect``), at once."""
+        pending, self._pending = self._pending, []
+        return protect(pending, self.group) if pending else []
 
 
 @dataclass(frozen=True)

@@ -197,6 +197,7 @@ class SenderState:
         self.parity_bytes = 0
         self.parity_packets = 0
         self.parity_seqs: deque[int] = deque(maxlen=RTP_HISTORY_SIZE)
+        self.parity_group = fec.Grouper()  # base-layer packets waiting for their parity
         #: padding rate set by ``pad``, and the RTP padding bytes and packets it sent
         self.padding_bps = 0.0
         self.padding_bytes = 0
@@ -540,9 +541,9 @@ async def _sender_send(self: RTCRtpSender, parameters: RTCRtpSendParameters) -> 
 
 async def _run_rtp(self: RTCRtpSender, codec: RTCRtpCodecParameters) -> None:
     """aiortc's sending loop (``RTCRtpSender._run_rtp``, aiortc 1.16), and while the base layer
-    is protected with RED and ULPFEC negotiated: each media packet goes out inside RED, and each
-    base-layer frame is followed by its parity packets (``media.fec.protect``) in the same
-    sequence space. The history keeps the plain packets: a retransmission is plain VP8 on RTX."""
+    is protected with RED and ULPFEC negotiated: each media packet goes out inside RED, and the
+    base-layer packets get parity packets (``media.fec.Grouper``), sent behind a frame in the
+    same sequence space. The history keeps the plain packets: a retransmission is plain VP8 on RTX."""
     getattr(self, "_RTCRtpSender__rtp_started").set()
     tuned = state(self)
     sequence_number = rtcrtpsender.random_sequence_number()
@@ -580,19 +581,21 @@ async def _run_rtp(self: RTCRtpSender, codec: RTCRtpCodecParameters) -> None:
                 await self.transport._send_rtp(data)
                 _count_sent(self, packet.timestamp, len(payload) + (1 if types is not None else 0))
                 sequence_number = uint16_add(sequence_number, 1)
-            if types is not None:
-                for parity in fec.protect(plain):
-                    packet = RtpPacket(payload_type=types[0], sequence_number=sequence_number, timestamp=timestamp)
-                    packet.ssrc = self._ssrc
-                    packet.extensions.abs_send_time = (clock.current_ntp_time() >> 14) & 0x00FFFFFF
-                    packet.extensions.mid = getattr(self, "_RTCRtpSender__mid")
-                    packet.payload = fec.red(types[1], parity)
-                    tuned.parity_seqs.append(sequence_number)
-                    tuned.parity_bytes += len(packet.payload)
-                    tuned.parity_packets += 1
-                    await self.transport._send_rtp(packet.serialize(extensions))
-                    _count_sent(self, packet.timestamp, len(packet.payload))
-                    sequence_number = uint16_add(sequence_number, 1)
+            if types is None:
+                tuned.parity_group = fec.Grouper()  # protection off: what waited goes unprotected
+                continue
+            for parity in tuned.parity_group.add(plain, time.monotonic() * 1000):
+                packet = RtpPacket(payload_type=types[0], sequence_number=sequence_number, timestamp=timestamp)
+                packet.ssrc = self._ssrc
+                packet.extensions.abs_send_time = (clock.current_ntp_time() >> 14) & 0x00FFFFFF
+                packet.extensions.mid = getattr(self, "_RTCRtpSender__mid")
+                packet.payload = fec.red(types[1], parity)
+                tuned.parity_seqs.append(sequence_number)
+                tuned.parity_bytes += len(packet.payload)
+                tuned.parity_packets += 1
+                await self.transport._send_rtp(packet.serialize(extensions))
+                _count_sent(self, packet.timestamp, len(packet.payload))
+                sequence_number = uint16_add(sequence_number, 1)
     except (asyncio.CancelledError, ConnectionError, MediaStreamError):
         pass
     except Exception:

@@ -22,7 +22,7 @@ from aiortc.rtcrtpsender import RTCRtpSender
 from aiortc.rtp import RTCP_RTPFB_NACK, RtcpReceiverInfo, RtcpRtpfbPacket, RtpPacket, unpack_header_extensions
 
 from media import tuning
-from media.encoders import AudioSettings, TunedOpusEncoder, TunedVp8Encoder, VideoSettings, layer_of
+from media.encoders import AudioSettings, TunedOpusEncoder, TunedVp8Encoder, VideoSettings, layer_of, packetize
 from media.ladder import RUNGS
 from media.retransmit import NackScheduler, RetransmitPolicy
 from media.tuning import PacedNackGenerator, TuningConfig
@@ -115,9 +115,18 @@ def test_vp8_packets_on_thin_rungs_are_small_and_still_decode() -> None:
     encoder = TunedVp8Encoder(VideoSettings(2_000, stills=True, packet_bytes=stills.packet_bytes))
     payloads = encoder.encode(next(video_frames(1, 0.1)))[0]
     assert len(payloads) > 1 and max(len(p) for p in payloads) <= stills.packet_bytes < 1300
+    assert max(len(p) for p in payloads) - min(len(p) for p in payloads) <= 1  # split about equally
     decoder = av.CodecContext.create("libvpx", "r")
     frames = decoder.decode(av.Packet(b"".join(VpxPayloadDescriptor.parse(p)[1] for p in payloads)))  # type: ignore[attr-defined]
     assert frames and frames[0].width == 320
+
+
+def test_a_frame_is_split_into_packets_of_about_equal_size() -> None:
+    descriptor = VpxPayloadDescriptor(partition_start=1, partition_id=0, picture_id=300)
+    payloads = packetize(bytes(range(256)) * 5, descriptor, packet_bytes=1200)  # 1280 bytes
+    assert [len(p) for p in payloads] == [644, 644]  # not 1200 + 84: parity is as long as the longest
+    assert b"".join(VpxPayloadDescriptor.parse(p)[1] for p in payloads) == bytes(range(256)) * 5
+    assert [VpxPayloadDescriptor.parse(p)[0].partition_start for p in payloads] == [1, 0]
 
 
 def test_vp8_motion_is_two_temporal_layers_that_a_receiver_can_thin() -> None:
