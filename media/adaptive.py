@@ -11,10 +11,10 @@ sizes the retransmission budget and tells its observers (the peer's
 ``media.rungtrack.RungTrack`` scales resolution and frame rate to ``rung``). ``media.tuning.apply()`` must have been called
 before the peer connection was created.
 
-On a long round trip with loss (``protect_base``) the base video layer is sent twice
-(``media.tuning.duplicate_base_layer``): a lost base-layer packet otherwise freezes the picture
-for a round trip. The copies come out of the rung's video budget: the encoder then gets
-``1 / (1 + BASE_SHARE)`` of it, and what it sends on the wire is still the rung's.
+On a long round trip with loss (``protect_base``) the base video layer gets parity packets
+(``media.fec``, sent by ``media.tuning``): a lost base-layer packet otherwise freezes the
+picture for a round trip. The parity comes out of the rung's video budget: the encoder then
+gets ``1 / (1 + PARITY_SHARE)`` of it, and what it sends on the wire is still the rung's.
 
 Through an outage (no feedback at all for ``silence_ms``) the rung holds (see
 ``media.estimator``) and the senders keep sending; the first feedback after it brings a keyframe
@@ -75,28 +75,23 @@ PROTECT_RTT_MS = 400.0
 PROTECT_LOSS = 0.005
 #: ...until the loss falls below this (the smoothed loss swings between reports); the loss
 #: looked at is the highest smoothed figure of the last ``PROTECT_WINDOW_S`` (at vsat-geo's
-#: 0.5 % a few clean reports turned the copies off for seconds, and each base-layer packet lost
+#: 0.5 % a few clean reports turned the protection off for seconds, and each base-layer packet lost
 #: meanwhile froze the picture for a round trip)
 PROTECT_OFF_LOSS = 0.001
 PROTECT_WINDOW_S = 30.0
 PROTECT_KNOWN = 5
 #: ...and only where the encoder keeps at least this much once the protection is paid for
-#: (below it libvpx drops frames to hold the rate: gaps instead of freezes; qvga6 keeps 15.4
-#: kbit/s beside parity, 12.5 beside copies)
+#: (below it libvpx drops frames to hold the rate: gaps instead of freezes)
 PROTECT_MIN_ENCODER_BPS = 15_000
+#: what the parity adds to the video the encoder makes: ``media.fec.BUDGET_SHARE`` of the base layer
+PARITY_SHARE = BASE_SHARE * fec.BUDGET_SHARE
 
 
-def protection_share(state: tuning.SenderState) -> float:
-    """What protecting the base layer adds to the video the encoder makes: parity packets
-    (``media.fec``) where the far end negotiated them, else a second copy."""
-    return BASE_SHARE * (fec.BUDGET_SHARE if state.fec_types else 1.0)
-
-
-def protect_base(rung: Rung, rtt_ms: float | None, loss: float, protecting: bool, share: float = BASE_SHARE) -> bool:
-    """Whether to protect the base layer (at ``share`` of the video: ``protection_share``):
-    motion on a long round trip with loss, where the rung's budget allows, with hysteresis on
-    the loss (``protecting``: what was decided last)."""
-    if not rung.has_video or rung.stills or rung.video_bps / (1 + share) < PROTECT_MIN_ENCODER_BPS:
+def protect_base(rung: Rung, rtt_ms: float | None, loss: float, protecting: bool) -> bool:
+    """Whether to protect the base layer with parity: motion on a long round trip with loss,
+    where the rung's budget allows, with hysteresis on the loss (``protecting``: what was
+    decided last)."""
+    if not rung.has_video or rung.stills or rung.video_bps / (1 + PARITY_SHARE) < PROTECT_MIN_ENCODER_BPS:
         return False
     if rtt_ms is None or rtt_ms < PROTECT_RTT_MS:
         return False
@@ -234,12 +229,11 @@ class AdaptiveController:
         """The view the station sends to the specialist page on the control channel."""
         rung = self.rung
         rtt = self.estimator.rtt_ms
-        video = next((tuning.state(s) for s in self._senders() if s.kind == "video"), None)
         return {
             "target_kbps": round(self.estimator.target_bps / 1000, 1),
             "pace_kbps": round(pacing_bps(rung, self.estimator.target_bps) / 1000, 1),
             "padding_kbps": round(self._padding_bps / 1000, 1),
-            "protection": ("parity" if video and video.fec_types else "copies") if self._protecting else None,
+            "parity": self._protecting,
             "parity_kbps": round(self._parity_bps / 1000, 1),
             "rung": rung.name,
             "width": rung.width,
@@ -362,19 +356,18 @@ class AdaptiveController:
         self._applied = rung
         audio = opus_settings(rung, self.estimator.loss)
         self._loss_bucket = audio.expected_loss if audio else None
-        protect = self._protecting = protect_base(rung, self.estimator.rtt_ms, self._recent_loss(), self._protecting,
-                                                  self._protection_share())
+        protect = self._protecting = self._protect(rung)
         for sender in self._senders():
             state = tuning.state(sender)
             if sender.kind == "video":
                 sender._enabled = rung.has_video
                 if rung.has_video:
-                    encoded = rung.video_bps / (1 + protection_share(state)) if protect else rung.video_bps
+                    encoded = rung.video_bps / (1 + PARITY_SHARE) if protect else rung.video_bps
                     packet_bytes = min(rung.packet_bytes, fec.MAX_PAYLOAD) if state.fec_types else rung.packet_bytes
                     state.video = VideoSettings(round(encoded), stills=rung.stills, packet_bytes=packet_bytes)
-                if protect != state.duplicate_base:
-                    logger.info("base layer protected (%s): %s", "parity" if state.fec_types else "copies", protect)
-                state.duplicate_base = protect
+                if protect != state.protect_base:
+                    logger.info("base layer protected by parity: %s", protect)
+                state.protect_base = protect
                 state.retransmit.set_rate(max(MIN_RTX_BPS, RESERVE * rung.video_wire_bps()))
             elif sender.kind == "audio":
                 sender._enabled = audio is not None
@@ -408,17 +401,17 @@ class AdaptiveController:
         return [p for s in self._senders() if (p := tuning.state(s).pacer) is not None]
 
     def _protection_changed(self) -> bool:
-        protect = protect_base(self.rung, self.estimator.rtt_ms, self._recent_loss(), self._protecting,
-                               self._protection_share())
-        return protect != self._protecting
+        return self._protect(self.rung) != self._protecting
 
-    def _protection_share(self) -> float:
+    def _protect(self, rung: Rung) -> bool:
+        """``protect_base``, where the far end negotiated parity (RED and ULPFEC)."""
         video = [tuning.state(s) for s in self._senders() if s.kind == "video"]
-        return protection_share(video[0]) if video else BASE_SHARE
+        return bool(video and video[0].fec_types) and protect_base(
+            rung, self.estimator.rtt_ms, self._recent_loss(), self._protecting)
 
     def _recent_loss(self) -> float:
         """The highest smoothed loss of the last ``PROTECT_WINDOW_S``; until ``PROTECT_KNOWN``
-        reports have counted the loss, the link is taken to lose enough for the copies (the
+        reports have counted the loss, the link is taken to lose enough for the protection (the
         smoothed figure takes a few reports to rise: certus froze twice in its first 15 s)."""
         recent = max((loss for _, loss in self._losses), default=self.estimator.loss)
         return recent if self._loss_counts >= PROTECT_KNOWN else max(recent, PROTECT_LOSS)
@@ -448,14 +441,13 @@ class AdaptiveController:
                 if stats.type == "outbound-rtp":
                     counts[0] += stats.bytesSent
                     counts[1] += stats.packetsSent
-                    if sender.kind == "video":  # with the base layer's second copies (RTX)
+                    if sender.kind == "video":  # with its parity packets
                         state = tuning.state(sender)
-                        counts[2] = stats.bytesSent + state.duplicated_bytes
-                        counts[3] = stats.packetsSent + state.duplicated_packets
+                        counts[2], counts[3] = stats.bytesSent, stats.packetsSent
                         counts[4], counts[5] = state.padding_bytes, state.padding_packets
                         counts[6], counts[7] = state.parity_bytes, state.parity_packets  # in bytesSent
-                        counts[0] += state.duplicated_bytes + state.padding_bytes
-                        counts[1] += state.duplicated_packets + state.padding_packets
+                        counts[0] += state.padding_bytes
+                        counts[1] += state.padding_packets
         self._sent.append((now_ms, *counts))
         while len(self._sent) > 2 and self._sent[1][0] <= now_ms - 1500:
             self._sent.popleft()

@@ -203,7 +203,7 @@ def packetize(data: bytes, descriptor: VpxPayloadDescriptor, packet_bytes: int =
     1200 + 50 made one of 1200 where 625 + 625 makes one of 625."""
     most = packet_bytes - len(bytes(descriptor))  # the same length with or without the start bit
     size, longer = divmod(len(data), max(1, math.ceil(len(data) / most)))  # the first `longer` get a byte more
-    payloads = []
+    payloads: list[bytes] = []
     pos = 0
     while pos < len(data):
         end = pos + size + (len(payloads) < longer)

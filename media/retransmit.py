@@ -77,8 +77,7 @@ class RetransmitPolicy:
         return True
 
     def note_sent(self, sequence_number: int, now_ms: float) -> None:
-        """A copy went out (also a proactive one, paid for by the rung): a NACK for it within a
-        round trip is not answered again."""
+        """A retransmission went out: a NACK for it within a round trip is not answered again."""
         self._last_sent[sequence_number] = now_ms
         if len(self._last_sent) > 1024:
             for seq in list(self._last_sent)[:512]:

@@ -24,15 +24,13 @@ What it changes, and where:
   at once, and the data channels never pass here. ``_next_encoded_frame`` drops a paced
   sender's frame before the encoder while the pacer holds more than its limit, so a frame
   never queues behind seconds of video (see ``pace``).
-* ``RTCRtpSender._next_encoded_frame``, while ``state(sender).duplicate_base`` is set: the
-  packets of the frame just sent, when it was a base-layer (TL0) frame, go out a second time on
-  the RTX stream before the sender waits for the next capture (``duplicate_base_layer``; right
-  behind the first copy, not in front of the next frame, whose delay it would add to; a paced
-  sender queues them as new video, not first like retransmissions): on a
-  long round trip with random loss a lost TL0 packet is repaired without waiting a round trip
-  for the NACK. The far end drops whichever copy comes second; the media SSRC's loss counts
-  stay true (both aiortc and Chromium count RTX packets on the RTX stream). The controller pays
-  for the copies out of the rung's video budget (``media.adaptive``).
+* ``RTCRtpSender._run_rtp`` (aiortc's sending loop, redone): while ``state(sender).protect_base``
+  is set and the far end negotiated RED and ULPFEC (Chromium does, and our receivers below),
+  video goes out inside RED and the base-layer (TL0) packets get ULPFEC parity packets in the
+  same sequence space (``media.fec``), sent behind their frame: on a long round trip with
+  random loss a lost TL0 packet is rebuilt at once instead of a round trip later by a NACK. A
+  NACK for a parity packet is not answered (nothing waits for it; it is in no history). The
+  controller pays for the parity out of the rung's video budget (``media.adaptive``).
 * ``pad(sender, bps)``: padding-only packets on the sender's RTX stream at ``bps`` while its
   pacer holds no video, the way Chromium probes (the far end drops them on arrival). It lets the
   controller measure the link above the rung it sends (``media.estimator``, ``exploring``).
@@ -104,11 +102,16 @@ from aiortc.rtp import (
     unpack_header_extensions,
     unpack_remb_fci,
 )
-
 from aiortc.utils import random32, uint16_add, uint32_add
 
 from media import fec
-from media.encoders import AudioSettings, TunedOpusEncoder, TunedVp8Encoder, VideoSettings, layer_of
+from media.encoders import (
+    AudioSettings,
+    TunedOpusEncoder,
+    TunedVp8Encoder,
+    VideoSettings,
+    layer_of,
+)
 from media.estimator import ReceiverReport
 from media.jitter import DeadlineJitterBuffer
 from media.pacer import Pacer
@@ -182,15 +185,9 @@ class SenderState:
         #: with it (the transport's map knows nothing of the playout delay and would drop it)
         self.rtp_extensions: HeaderExtensionsMap | None = None
         self._pacing: asyncio.Task[None] | None = None
-        #: send each base-layer packet twice (see duplicate_base_layer)
-        self.duplicate_base = False
-        #: RTP payload bytes and packets of those second copies (RTX, not in aiortc's stats)
-        self.duplicated_bytes = 0
-        self.duplicated_packets = 0
-        self.duplicated_ts: int | None = None  # RTP timestamp of the last frame looked at
-        self.sending_copies = False  # while duplicate_base_layer hands copies to the transport
-        #: (RED, ULPFEC) payload types once both are negotiated: the base layer is then protected
-        #: by parity packets (``media.fec``) instead of copies
+        #: protect the base layer with parity packets (see _run_rtp), where ``fec_types`` allow
+        self.protect_base = False
+        #: (RED, ULPFEC) payload types once both are negotiated
         self.fec_types: tuple[int, int] | None = None
         #: RTP payload bytes and packets of the parity packets sent, and their recent sequence
         #: numbers (a NACK for one is not answered: it is in no history, and no frame waits on it)
@@ -429,8 +426,6 @@ async def _next_encoded_frame(self: RTCRtpSender, codec: RTCRtpCodecParameters) 
         encoder.settings = settings.video
     elif isinstance(encoder, TunedOpusEncoder):
         encoder.settings = settings.audio
-    if settings.duplicate_base and settings.fec_types is None and isinstance(encoder, TunedVp8Encoder):
-        await duplicate_base_layer(self, settings)  # the frame just sent, before the next capture
     return await _originals["next_encoded_frame"](self, codec)
 
 
@@ -500,31 +495,10 @@ async def _dtls_send_rtp(self: RTCDtlsTransport, data: bytes) -> None:
     if paced and self.state == "connected" and len(data) >= 12 and not is_rtcp(data):
         stream = paced.get(int.from_bytes(data[8:12], "big"))
         if stream is not None:
-            tuned, rtx = stream  # base-layer copies queue as new video, not ahead of it
-            tuned.send_paced(self, data, retransmission=rtx and not tuned.sending_copies)
+            tuned, rtx = stream
+            tuned.send_paced(self, data, retransmission=rtx)
             return
     await _originals["dtls_send_rtp"](self, data)
-
-
-async def duplicate_base_layer(sender: RTCRtpSender, tuned: SenderState) -> None:
-    """Send the packets of the last frame sent once more on RTX when it was a base-layer frame."""
-    history: dict[int, RtpPacket] = getattr(sender, "_RTCRtpSender__rtp_history")
-    newest_ts: int = getattr(sender, "_RTCRtpSender__rtp_timestamp")
-    if newest_ts == tuned.duplicated_ts:
-        return
-    tuned.duplicated_ts = newest_ts
-    now_ms = time.monotonic() * 1000
-    for packet in sorted((p for p in history.values() if p.timestamp == newest_ts), key=lambda p: p.sequence_number):
-        if layer_of(packet.payload) != 0:
-            return
-        tuned.retransmit.note_sent(packet.sequence_number, now_ms)
-        tuned.duplicated_bytes += len(packet.payload)
-        tuned.duplicated_packets += 1
-        tuned.sending_copies = True
-        try:
-            await sender._retransmit(packet.sequence_number)
-        finally:
-            tuned.sending_copies = False
 
 
 async def _sender_send(self: RTCRtpSender, parameters: RTCRtpSendParameters) -> None:
@@ -546,6 +520,8 @@ async def _run_rtp(self: RTCRtpSender, codec: RTCRtpCodecParameters) -> None:
     same sequence space. The history keeps the plain packets: a retransmission is plain VP8 on RTX."""
     getattr(self, "_RTCRtpSender__rtp_started").set()
     tuned = state(self)
+    payload_type = codec.payloadType
+    assert payload_type is not None  # negotiated codecs have one
     sequence_number = rtcrtpsender.random_sequence_number()
     timestamp_origin = random32()
     try:
@@ -559,12 +535,12 @@ async def _run_rtp(self: RTCRtpSender, codec: RTCRtpCodecParameters) -> None:
             timestamp = uint32_add(timestamp_origin, enc_frame.timestamp)
             history: dict[int, RtpPacket] = getattr(self, "_RTCRtpSender__rtp_history")
             extensions = extensions_of(self)
-            types = tuned.fec_types if tuned.duplicate_base else None
+            types = tuned.fec_types if tuned.protect_base else None
             protect = (types is not None and layer_of(enc_frame.payloads[0]) in (0, None)
                        and max(map(len, enc_frame.payloads)) <= fec.MAX_PAYLOAD)  # else SRTP refuses the parity
             plain: list[bytes] = []
             for i, payload in enumerate(enc_frame.payloads):
-                packet = RtpPacket(payload_type=codec.payloadType, sequence_number=sequence_number, timestamp=timestamp)
+                packet = RtpPacket(payload_type=payload_type, sequence_number=sequence_number, timestamp=timestamp)
                 packet.ssrc = self._ssrc
                 packet.payload = payload
                 packet.marker = 1 if i == len(enc_frame.payloads) - 1 else 0
@@ -577,7 +553,7 @@ async def _run_rtp(self: RTCRtpSender, codec: RTCRtpCodecParameters) -> None:
                 if types is not None:
                     if protect:
                         plain.append(fec.zero_mutable(data, mutable_ids(extensions)))
-                    data = _wrapped(packet, types[0], fec.red(codec.payloadType, payload), extensions)
+                    data = _wrapped(packet, types[0], fec.red(payload_type, payload), extensions)
                 await self.transport._send_rtp(data)
                 _count_sent(self, packet.timestamp, len(payload) + (1 if types is not None else 0))
                 sequence_number = uint16_add(sequence_number, 1)

@@ -123,9 +123,11 @@ class PeerLink:
     def send_vitals(self, latest: Iterable[Reading]) -> None:
         """Send the readings of ``latest`` this member has not had yet (once its channel is open:
         a member who joins late first gets the present value of every measure), at most at the
-        rung's ``vitals_hz`` (values that changed twice in between go once, as their latest)."""
-        if self.vitals.readyState != "open" or not self._vitals_due():
-            return
+        rung's ``vitals_hz`` (values that changed twice in between go once, as their latest).
+        Nothing is added while the last message has not left: after an outage, messages queued
+        behind the association's reliable traffic came 15 s late, all stale."""
+        if self.vitals.readyState != "open" or self.vitals.bufferedAmount or not self._vitals_due():
+            return  # still waiting to leave (an association stalled by an outage): the newest go later
         fresh = [r for r in latest if self._vitals_sent.get((r.source, r.kind)) is not r]
         if not fresh:
             return
@@ -195,7 +197,8 @@ class PeerLink:
         between rung changes; ~0.2 kbit/s)."""
         while True:
             await asyncio.sleep(LINK_STATUS_S)
-            self._send_link_status()
+            if self.controller is not None and self.controller.silent_s() < LINK_STATUS_S:
+                self._send_link_status()  # not into an outage: it would queue the vitals behind it
 
     def _send_link_status(self) -> None:
         """The page shows what the link carries now (rung, target, round trip)."""

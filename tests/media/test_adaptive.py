@@ -24,7 +24,7 @@ from media import adaptive, tuning
 from media.adaptive import (
     CLIMB_PROBE_S, PACE_FACTOR, PACER_WAIT_MS, AdaptiveController, pacing_bps, protect_base, remb_bound,
 )
-from media.encoders import BASE_SHARE, TunedVp8Encoder
+from media.encoders import TunedVp8Encoder
 from media.estimator import BandwidthEstimator, EstimatorConfig
 from media.ladder import RUNGS, Ladder, Rung
 from media.rungtrack import RungTrack
@@ -237,30 +237,40 @@ def test_the_base_layer_is_protected_on_long_lossy_round_trips_only() -> None:
     assert not protect_base(vga12, None, 0.01, protecting=False)
     assert not protect_base(stills, 800, 0.05, protecting=False)  # keyframes: nothing depends on them
     assert protect_base(RUNGS_BY_NAME["qvga10"], 800, 0.01, protecting=False)
-    assert not protect_base(RUNGS_BY_NAME["qvga6"], 800, 0.01, protecting=False)  # too thin to pay for copies
-    assert protect_base(RUNGS_BY_NAME["qvga6"], 800, 0.01, protecting=False, share=0.3)  # parity it can pay
-    assert not protect_base(RUNGS_BY_NAME["stills"], 800, 0.01, protecting=False, share=0.3)
+    assert protect_base(RUNGS_BY_NAME["qvga6"], 800, 0.01, protecting=False)  # 16 kbit/s left beside parity
     # hysteresis: the smoothed loss swings between reports
     assert not protect_base(vga12, 800, 0.003, protecting=False)
     assert protect_base(vga12, 800, 0.003, protecting=True)
     assert not protect_base(vga12, 800, 0.0005, protecting=True)
 
 
-async def test_a_long_lossy_round_trip_pays_for_the_second_copies_out_of_the_rung(
-    peers: tuple[RTCPeerConnection, RungTrack],
+async def negotiated(pair: tuple[RTCPeerConnection, RTCPeerConnection, RungTrack]) -> tuning.SenderState:
+    """The video sender's state once it started (aiortc calls ``send()`` when the transport
+    connects: RED and ULPFEC are known then), the receiver's own reports silenced."""
+    await silence_receiver_reports(pair[1])
+    state = tuning.state(by_kind(pair[0], "video"))
+    for _ in range(100):
+        if state.fec_types is not None:
+            return state
+        await asyncio.sleep(0.05)
+    raise AssertionError("two tuned aiortc peers did not negotiate RED and ULPFEC")
+
+
+async def test_a_long_lossy_round_trip_pays_for_the_parity_out_of_the_rung(
+    pair: tuple[RTCPeerConnection, RTCPeerConnection, RungTrack],
 ) -> None:
-    """...and keeps sending them through a run of clean reports (the loss of the last
-    ``PROTECT_WINDOW_S`` counts: a few clean reports at 0.5 % loss had turned them off for
+    """...and keeps sending it through a run of clean reports (the loss of the last
+    ``PROTECT_WINDOW_S`` counts: a few clean reports at 0.5 % loss had turned it off for
     seconds). Synthetic time, a second a report; the ladder holds vga12 alone (the rates this
     measures over synthetic seconds mean nothing)."""
-    pc, _ = peers
+    pc = pair[0]
+    state = await negotiated(pair)
     now = [1000.0]
     vga12 = RUNGS_BY_NAME["vga12"]
     controller = AdaptiveController(pc, Ladder((vga12,), top="vga12", start="vga12"), clock=lambda: now[0])
     video = by_kind(pc, "video")
-    state = tuning.state(video)
     await controller.poll()
-    assert not state.duplicate_base and state.video.bitrate_bps == vga12.video_bps
+    assert not state.protect_base and state.video.bitrate_bps == vga12.video_bps
 
     async def report(index: int, lost: int) -> None:
         await satellite_report(video, index, lost)
@@ -270,31 +280,36 @@ async def test_a_long_lossy_round_trip_pays_for_the_second_copies_out_of_the_run
     for index in range(1, 8):  # 1 packet in 100 lost
         await report(index, lost=index)
     assert controller.status()["rtt_ms"] >= 700
-    assert state.duplicate_base
-    assert state.video.bitrate_bps == round(vga12.video_bps / (1 + BASE_SHARE))
-    for index in range(8, 8 + int(adaptive.PROTECT_WINDOW_S) - 5):  # clean: the smoothed loss is ~0, the copies stay
+    assert state.protect_base
+    assert state.video.bitrate_bps == round(vga12.video_bps / (1 + adaptive.PARITY_SHARE))
+    for index in range(8, 8 + int(adaptive.PROTECT_WINDOW_S) - 5):  # clean: the smoothed loss is ~0, parity stays
         await report(index, lost=7)
-    assert controller.estimator.loss < 0.001 and state.duplicate_base
-    for index in range(100, 115):  # the loss of the whole window is ~0 too: no more copies
+    assert controller.estimator.loss < 0.001 and state.protect_base
+    for index in range(100, 115):  # the loss of the whole window is ~0 too: no more parity
         await report(index, lost=7)
-    assert not state.duplicate_base
+    assert not state.protect_base
 
 
-async def test_a_long_round_trip_sends_the_copies_until_the_loss_is_known(
-    peers: tuple[RTCPeerConnection, RungTrack],
+async def test_a_long_round_trip_sends_parity_until_the_loss_is_known_where_negotiated(
+    pair: tuple[RTCPeerConnection, RTCPeerConnection, RungTrack],
 ) -> None:
-    pc, _ = peers
+    pc = pair[0]
+    state = await negotiated(pair)
     vga12 = RUNGS_BY_NAME["vga12"]
     controller = AdaptiveController(pc, Ladder((vga12,), top="vga12", start="vga12"))  # held, whatever the rates
     video = by_kind(pc, "video")
-    state = tuning.state(video)
-    copies = []
+    protected = []
     for index in range(1, 9):  # clean reports
         await satellite_report(video, index, lost=0)
         await controller.poll()
-        copies.append(state.duplicate_base)
+        protected.append(state.protect_base)
     # the first report only sets the count's base; then five clean ones make the loss known
-    assert copies == [True] * 5 + [False] * 3, copies
+    assert protected == [True] * 5 + [False] * 3, protected
+    state.fec_types = None  # a far end without RED and ULPFEC: nothing to protect with
+    for index in range(9, 12):
+        await satellite_report(video, index, lost=index)  # 1 % lost
+        await controller.poll()
+    assert controller.estimator.loss > 0.005 and not state.protect_base
 
 
 async def test_an_outage_holds_the_rung_and_the_link_comes_back_where_it_was(tuned: None) -> None:

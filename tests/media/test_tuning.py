@@ -324,48 +324,6 @@ async def test_a_receiver_that_loses_every_upper_layer_packet_keeps_decoding(tun
     assert buffer.skipped_frames == 0 and buffer.thinned_frames >= 15  # no deadline waits, no PLI
 
 
-async def test_base_layer_packets_go_twice_on_rtx_and_upper_layer_ones_once(tuned: None) -> None:
-    sender_pc, receiver_pc = await connected_pair(MovingTrack((320, 240), 10))
-    sender = sender_pc.getSenders()[0]
-    state = tuning.state(sender)
-    state.video, state.duplicate_base = VideoSettings(64_000), True
-    receiver = receiver_pc.getReceivers()[0]
-    deliver = receiver._handle_rtp_packet
-    media: dict[int, bytes] = {}  # seq -> payload
-    copies: list[tuple[int, bytes]] = []  # (original seq, payload) from RTX
-
-    async def record(packet: RtpPacket, arrival_time_ms: int) -> None:
-        if packet.payload_type in VP8_PAYLOAD_TYPES:
-            media[packet.sequence_number] = packet.payload
-        elif packet.ssrc == sender._rtx_ssrc:
-            copies.append((int.from_bytes(packet.payload[:2], "big"), packet.payload[2:]))
-        await deliver(packet, arrival_time_ms)
-
-    receiver._handle_rtp_packet = record  # type: ignore[method-assign]
-    received = []
-    try:
-        received.append(await asyncio.wait_for(receiver.track.recv(), 10))
-        state.fec_types = None  # as if the far end had negotiated no RED and ULPFEC: copies
-        while len(received) < 20:
-            received.append(await asyncio.wait_for(receiver.track.recv(), 10))
-        # a NACK for a packet that went twice, within a (satellite) round trip: not a third time
-        state.retransmit.rtt_ms = 5_000
-        latest = max(seq for seq, _ in copies)
-        nack = RtcpRtpfbPacket(fmt=RTCP_RTPFB_NACK, ssrc=1, media_ssrc=sender._ssrc, lost=[latest])
-        await sender._handle_rtcp_packet(nack)
-        assert state.retransmit.skipped_repeat == 1 and state.retransmit.sent == 0
-    finally:
-        await sender_pc.close()
-        await receiver_pc.close()
-    assert copies and len(copies) == state.duplicated_packets
-    assert all(media.get(seq) == payload for seq, payload in copies)  # exact copies of sent packets
-    copied = {seq for seq, _ in copies}
-    base = {seq for seq, payload in media.items() if layer_of(payload) == 0}
-    upper = {seq for seq, payload in media.items() if layer_of(payload) == 1}
-    assert copied <= base and upper and not copied & upper
-    assert len(copied) >= len(base) - 4  # all but the last base frames (sent when the next one is due)
-
-
 async def test_padding_goes_on_rtx_at_the_rate_asked_and_stops(tuned: None) -> None:
     """Padding-only packets on the RTX stream, about the rate asked; the receiver keeps decoding
     the video, and 0 stops them."""
