@@ -14,7 +14,7 @@ before the peer connection was created.
 On a long round trip with loss (``protect_base``) the base video layer gets parity packets
 (``media.fec``, sent by ``media.tuning``): a lost base-layer packet otherwise freezes the
 picture for a round trip. The parity comes out of the rung's video budget: the encoder then
-gets ``1 / (1 + PARITY_SHARE)`` of it, and what it sends on the wire is still the rung's.
+gets ``1 / (1 + parity_share(loss))`` of it, and what it sends on the wire is still the rung's.
 
 Through an outage (no feedback at all for ``silence_ms``) the rung holds (see
 ``media.estimator``) and the senders keep sending; the first feedback after it brings a keyframe
@@ -80,18 +80,23 @@ PROTECT_LOSS = 0.005
 PROTECT_OFF_LOSS = 0.001
 PROTECT_WINDOW_S = 30.0
 PROTECT_KNOWN = 5
-#: ...and only where the encoder keeps at least this much once the protection is paid for
-#: (below it libvpx drops frames to hold the rate: gaps instead of freezes)
-PROTECT_MIN_ENCODER_BPS = 15_000
-#: what the parity adds to the video the encoder makes: ``media.fec.BUDGET_SHARE`` of the base layer
-PARITY_SHARE = BASE_SHARE * fec.BUDGET_SHARE
+#: ...and only where the encoder keeps at least this much once the protection is paid for:
+#: on thinner rungs a base frame is a packet or two and comes too seldom to share its parity
+#: with the next (``media.fec.Grouper``), so parity costs half of what the encoder makes or
+#: more (qvga6: 10 kbit/s beside 16; the overshoot took bgan-64 to stills for 10 s)
+PROTECT_MIN_ENCODER_BPS = 32_000
+
+
+def parity_share(loss: float) -> float:
+    """What parity adds to the video the encoder makes at ``loss`` (``media.fec.group_for``)."""
+    return BASE_SHARE * fec.budget_share(fec.group_for(loss))
 
 
 def protect_base(rung: Rung, rtt_ms: float | None, loss: float, protecting: bool) -> bool:
     """Whether to protect the base layer with parity: motion on a long round trip with loss,
     where the rung's budget allows, with hysteresis on the loss (``protecting``: what was
     decided last)."""
-    if not rung.has_video or rung.stills or rung.video_bps / (1 + PARITY_SHARE) < PROTECT_MIN_ENCODER_BPS:
+    if not rung.has_video or rung.stills or rung.video_bps / (1 + parity_share(loss)) < PROTECT_MIN_ENCODER_BPS:
         return False
     if rtt_ms is None or rtt_ms < PROTECT_RTT_MS:
         return False
@@ -184,6 +189,7 @@ class AdaptiveController:
         self._probe_waits: dict[str, float] = {}  # rung -> current wait, s
         self._protecting = False
         self._parity_bps = 0.0
+        self._group = fec.GROUP  # packets per parity packet, as last applied
         self._losses: deque[tuple[float, float]] = deque()  # (now_ms, smoothed loss) as polled
         self._loss_counts = 0  # polls whose reports counted the loss
         self._padding_bps = 0.0
@@ -357,12 +363,15 @@ class AdaptiveController:
         audio = opus_settings(rung, self.estimator.loss)
         self._loss_bucket = audio.expected_loss if audio else None
         protect = self._protecting = self._protect(rung)
+        loss = self._recent_loss()
+        self._group = fec.group_for(loss)
         for sender in self._senders():
             state = tuning.state(sender)
             if sender.kind == "video":
                 sender._enabled = rung.has_video
                 if rung.has_video:
-                    encoded = rung.video_bps / (1 + PARITY_SHARE) if protect else rung.video_bps
+                    encoded = rung.video_bps / (1 + parity_share(loss)) if protect else rung.video_bps
+                    state.parity_group.group = self._group
                     packet_bytes = min(rung.packet_bytes, fec.MAX_PAYLOAD) if state.fec_types else rung.packet_bytes
                     state.video = VideoSettings(round(encoded), stills=rung.stills, packet_bytes=packet_bytes)
                 if protect != state.protect_base:
@@ -401,7 +410,10 @@ class AdaptiveController:
         return [p for s in self._senders() if (p := tuning.state(s).pacer) is not None]
 
     def _protection_changed(self) -> bool:
-        return self._protect(self.rung) != self._protecting
+        """Protection on or off, or its parity groups resized by the loss."""
+        if self._protect(self.rung) != self._protecting:
+            return True
+        return self._protecting and fec.group_for(self._recent_loss()) != self._group
 
     def _protect(self, rung: Rung) -> bool:
         """``protect_base``, where the far end negotiated parity (RED and ULPFEC)."""

@@ -102,6 +102,9 @@ class Recording:
     probe: dict[str, Any]
     counters: dict[str, dict[str, dict[str, int]]]
     link_started_at: float
+    #: (time.time(), counters) once a second while the specialist ran: the window's own traffic
+    #: is the end's counters less those at the join (the link check and logins come before it)
+    snapshots: list[tuple[float, dict[str, dict[str, dict[str, int]]]]]
     logs: Path
 
 
@@ -116,10 +119,11 @@ def record_consult(profile: LinkProfile, seconds: float, probe_file: Path, stati
         browser = rig.link.popen("b", [sys.executable, "-m", "media.bench_browser", "--url", rig.url, "--user", rig.user,
                                        f"--password={rig.password}", "--seconds", str(seconds), "--out", str(probe_file)],
                                  stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": PYTHONPATH})
-        try:
-            browser.wait(timeout=seconds + JOIN_GRACE_S)
-        except subprocess.TimeoutExpired:
-            pass
+        snapshots = []
+        deadline = time.monotonic() + seconds + JOIN_GRACE_S
+        while browser.poll() is None and time.monotonic() < deadline:
+            snapshots.append((time.time(), rig.link.stats()))
+            time.sleep(1.0)
         counters = rig.link.stats()
         started_at = rig.link.started_at
         rig.link.close()  # stops the browser before its log closes
@@ -128,7 +132,16 @@ def record_consult(profile: LinkProfile, seconds: float, probe_file: Path, stati
     else:
         print(f"  the specialist recorded nothing; logs in {work}", file=sys.stderr)
         probe = {"frames": [], "vitals": [], "stats": [], "joined_at": started_at}
-    return Recording(probe, counters, started_at, work)
+    return Recording(probe, counters, started_at, work, snapshots)
+
+
+def since(end: dict[str, dict[str, dict[str, int]]],
+          start: dict[str, dict[str, dict[str, int]]]) -> dict[str, dict[str, dict[str, int]]]:
+    """Link counters (direction -> class -> field) counted between two snapshots."""
+    return {direction: {kind: {name: value - start.get(direction, {}).get(kind, {}).get(name, 0)
+                               for name, value in fields.items()}
+                        for kind, fields in classes.items()}
+            for direction, classes in end.items()}
 
 
 def run_one(profile_name: str, variant: str, seconds: float, out_dir: Path) -> Result:
@@ -142,7 +155,9 @@ def run_one(profile_name: str, variant: str, seconds: float, out_dir: Path) -> R
     if profile.outages:
         start_s, length_s = profile.outages[-1]
         outage_end = int((rec.link_started_at + start_s + length_s) * 1000)
-    result = summarise(profile_name, variant, rec.probe, rec.counters, joined_ms, joined_ms + int(seconds * 1000),
+    at_join = next((c for t, c in rec.snapshots if t * 1000 >= joined_ms), None)
+    counters = since(rec.counters, at_join) if at_join is not None else rec.counters
+    result = summarise(profile_name, variant, rec.probe, counters, joined_ms, joined_ms + int(seconds * 1000),
                        outage_end)
     result.load_avg = [round(load_before, 2), round(os.getloadavg()[0], 2)]
     return result

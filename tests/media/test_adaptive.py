@@ -20,11 +20,11 @@ from aiortc.rtp import (
 )
 
 from devices.errors import LocalError
-from media import adaptive, tuning
+from media import adaptive, fec, tuning
 from media.adaptive import (
     CLIMB_PROBE_S, PACE_FACTOR, PACER_WAIT_MS, AdaptiveController, pacing_bps, protect_base, remb_bound,
 )
-from media.encoders import TunedVp8Encoder
+from media.encoders import BASE_SHARE, TunedVp8Encoder
 from media.estimator import BandwidthEstimator, EstimatorConfig
 from media.ladder import RUNGS, Ladder, Rung
 from media.rungtrack import RungTrack
@@ -237,7 +237,7 @@ def test_the_base_layer_is_protected_on_long_lossy_round_trips_only() -> None:
     assert not protect_base(vga12, None, 0.01, protecting=False)
     assert not protect_base(stills, 800, 0.05, protecting=False)  # keyframes: nothing depends on them
     assert protect_base(RUNGS_BY_NAME["qvga10"], 800, 0.01, protecting=False)
-    assert protect_base(RUNGS_BY_NAME["qvga6"], 800, 0.01, protecting=False)  # 16 kbit/s left beside parity
+    assert not protect_base(RUNGS_BY_NAME["qvga8"], 800, 0.01, protecting=False)  # parity would cost half
     # hysteresis: the smoothed loss swings between reports
     assert not protect_base(vga12, 800, 0.003, protecting=False)
     assert protect_base(vga12, 800, 0.003, protecting=True)
@@ -281,7 +281,9 @@ async def test_a_long_lossy_round_trip_pays_for_the_parity_out_of_the_rung(
         await report(index, lost=index)
     assert controller.status()["rtt_ms"] >= 700
     assert state.protect_base
-    assert state.video.bitrate_bps == round(vga12.video_bps / (1 + adaptive.PARITY_SHARE))
+    group = state.parity_group.group
+    assert group in (4, 5)  # one parity packet per four or five at ~1 % loss (as smoothed)
+    assert state.video.bitrate_bps == round(vga12.video_bps / (1 + BASE_SHARE * fec.budget_share(group)))
     for index in range(8, 8 + int(adaptive.PROTECT_WINDOW_S) - 5):  # clean: the smoothed loss is ~0, parity stays
         await report(index, lost=7)
     assert controller.estimator.loss < 0.001 and state.protect_base

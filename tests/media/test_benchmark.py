@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from devices.errors import LocalError
-from media.benchmark import run_seconds, run_suite
+from media.benchmark import run_seconds, run_suite, since
 from media.links import get_profile
 
 
@@ -22,3 +22,13 @@ def test_a_misspelt_profile_is_refused_before_any_run(tmp_path: Path) -> None:
         run_suite(["lan", "bgan64"], ["farlink"], 60, tmp_path)
     assert caught.value.code == "unknown_profile"
     assert not list(tmp_path.iterdir())
+
+
+def test_the_window_counts_only_what_crossed_the_link_after_the_join() -> None:
+    """The link check and the logins before the join crossed the link too: 8 kbit/s of "other"
+    on a 24 kbit/s uplink when it was averaged over the call."""
+    at_join = {"up": {"other": {"bytes": 90_000, "packets": 300, "dropped": 2}}}
+    end = {"up": {"other": {"bytes": 95_000, "packets": 320, "dropped": 2},
+                  "video": {"bytes": 40_000, "packets": 60, "dropped": 1}}}
+    assert since(end, at_join) == {"up": {"other": {"bytes": 5_000, "packets": 20, "dropped": 0},
+                                          "video": {"bytes": 40_000, "packets": 60, "dropped": 1}}}
