@@ -117,7 +117,8 @@ async def test_base_layer_losses_are_rebuilt_from_parity_without_retransmissions
     sender_pc, receiver_pc = await connected_pair(MovingTrack((320, 240), 10))
     sender = sender_pc.getSenders()[0]
     state = tuning.state(sender)
-    state.video, state.protect_base = VideoSettings(64_000), True
+    # packets no longer than parity can follow (the controller sets this where RED is negotiated)
+    state.video, state.protect_base = VideoSettings(64_000, packet_bytes=fec.MAX_PAYLOAD), True
     receiver = receiver_pc.getReceivers()[0]
     deliver = receiver._handle_rtp_packet
     dropped: list[int] = []
