@@ -102,10 +102,10 @@ class Recording:
     probe: dict[str, Any]
     counters: dict[str, dict[str, dict[str, int]]]
     link_started_at: float
+    logs: Path
     #: (time.time(), counters) once a second while the specialist ran: the window's own traffic
     #: is the end's counters less those at the join (the link check and logins come before it)
     snapshots: list[tuple[float, dict[str, dict[str, dict[str, int]]]]]
-    logs: Path
 
 
 def record_consult(profile: LinkProfile, seconds: float, probe_file: Path, station_args: Sequence[str] = ()) -> Recording:
@@ -132,7 +132,7 @@ def record_consult(profile: LinkProfile, seconds: float, probe_file: Path, stati
     else:
         print(f"  the specialist recorded nothing; logs in {work}", file=sys.stderr)
         probe = {"frames": [], "vitals": [], "stats": [], "joined_at": started_at}
-    return Recording(probe, counters, started_at, work, snapshots)
+    return Recording(probe, counters, started_at, work, snapshots=snapshots)
 
 
 def since(end: dict[str, dict[str, dict[str, int]]],
