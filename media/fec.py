@@ -50,9 +50,10 @@ _PENDING = 32  # parity packets a Recovery keeps while two or more of theirs are
 
 def group_for(loss: float) -> int:
     """Packets per parity packet at ``loss``: a group fails when two of its packets (parity
-    included) are lost, about C(n + 1, 2) x loss^2, so thinner loss affords larger groups: 2
-    from 2 %, 4 at 1 %, 8 at 0.5 % and below (vsat-geo: 114 kbit/s of parity at 4)."""
-    return max(2, min(MAX_GROUP, round(0.04 / loss))) if loss > 0 else MAX_GROUP
+    included) are lost, about C(n + 1, 2) x loss^2 (0.2 % of groups at 1 % and six), so thinner
+    loss affords larger groups: 3 at 2 %, 6 at 1 %, 8 from 0.75 % down (vsat-geo's smoothed loss
+    peaks at 1.2 %: 114 kbit/s of parity at four, 145 at three)."""
+    return max(2, min(MAX_GROUP, round(0.06 / loss))) if loss > 0 else MAX_GROUP
 
 
 def budget_share(group: int) -> float:

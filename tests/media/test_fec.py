@@ -90,7 +90,7 @@ def test_a_parity_group_never_spans_more_than_the_long_mask() -> None:
 
 
 def test_groups_grow_as_the_loss_thins_and_cost_less() -> None:
-    assert [fec.group_for(loss) for loss in (0.05, 0.02, 0.01, 0.005, 0.001, 0.0)] == [2, 2, 4, 8, 8, 8]
+    assert [fec.group_for(loss) for loss in (0.05, 0.02, 0.01, 0.005, 0.001, 0.0)] == [2, 3, 6, 8, 8, 8]
     assert fec.budget_share(2) > fec.budget_share(4) > fec.budget_share(8) > 0
 
 
