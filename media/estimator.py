@@ -131,6 +131,7 @@ class BandwidthEstimator:
         self._sent: deque[tuple[float, float]] = deque()  # (now_ms, sent_bps) as reported
         self._probe_ms = float("-inf")  # when the last probe from silence began
         self._may_rise = False  # the last report allowed an increase (whether or not a ceiling held it)
+        self._probe_floor: tuple[float, float] | None = None  # (bps, when) a failed probe left
 
     @property
     def target_bps(self) -> int:
@@ -284,6 +285,8 @@ class BandwidthEstimator:
             drain = 0.92 if queue > 2 * threshold else 1.0
             floor = sent_bps - padding_bps if probing and not loss_congested else 0.0
             self._target = min(self._target, max(floor, capacity * cfg.backoff * drain))
+            if floor:
+                self._probe_floor = (floor, now_ms)
             self._remember_congestion(capacity, now_ms)
             self._last_decrease_ms = now_ms
             self._trend = Trend.DECREASE
@@ -373,4 +376,11 @@ class BandwidthEstimator:
         # turns to noise (Chromium's fell to a fifth of a 64 kbit/s link our round trips showed
         # empty): a REMB bounds the target while our own round trips see a queue too.
         if self._rembs and self.queue_ms > self._queue_threshold():
-            self._target = min(self._target, max(bps for _, bps in self._rembs))
+            bound = max(bps for _, bps in self._rembs)
+            # A failed probe's queue is the padding's, and it is gone: Chromium's REMB answered
+            # it with a fraction of the little video it saw (9.7 kbit/s beside a 20 kbit/s rung:
+            # bgan-64 went to stills for the rest of the call). The rate sent beside the padding
+            # stands, as it does against our own reports.
+            if self._probe_floor is not None and now_ms - self._probe_floor[1] < hold:
+                bound = max(bound, self._probe_floor[0])
+            self._target = min(self._target, bound)

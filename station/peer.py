@@ -194,11 +194,15 @@ class PeerLink:
 
     async def _report_link(self) -> None:
         """The link status also every ``LINK_STATUS_S`` (round trip, loss and rates move
-        between rung changes; ~0.2 kbit/s)."""
+        between rung changes; ~0.3 kbit/s), while there is motion to report on (not on stills
+        or vitals, where a 24 kbit/s uplink has no byte to spare) and the far end is heard (not
+        into an outage: a reliable message queued there holds the vitals behind it)."""
         while True:
             await asyncio.sleep(LINK_STATUS_S)
-            if self.controller is not None and self.controller.silent_s() < LINK_STATUS_S:
-                self._send_link_status()  # not into an outage: it would queue the vitals behind it
+            controller = self.controller
+            if controller is not None and controller.rung.has_video and not controller.rung.stills and (
+                    controller.silent_s() < LINK_STATUS_S):
+                self._send_link_status()
 
     def _send_link_status(self) -> None:
         """The page shows what the link carries now (rung, target, round trip)."""

@@ -263,6 +263,24 @@ def test_a_probe_ends_at_the_first_report_of_a_growing_queue() -> None:
     assert after(probing=False) is Trend.HOLD
 
 
+def test_a_remb_after_a_failed_probe_keeps_what_was_sent_beside_the_padding() -> None:
+    """Chromium's REMB answers the probe's queue with a fraction of the little video it saw
+    (9.7 kbit/s on bgan-64 at qvga6): it bounds the target no lower than the probe's floor, as
+    our own reports do. Once the probe is past, a REMB bounds as before."""
+    estimator = BandwidthEstimator(EstimatorConfig(start_bps=60_000))
+    now = steady(estimator, 10, 1000, 50_000)
+    now += 1000
+    estimator.on_report(ReceiverReport(0.0, 1230, now - 1230), 60_000, now, padding_bps=12_000)
+    assert estimator.trend is Trend.DECREASE and estimator.target_bps >= 48_000
+    estimator.on_remb(10_000, now + 500)
+    assert estimator.target_bps >= 48_000
+    later = now + 60_000
+    estimator.on_report(ReceiverReport(0.0, 1400, later - 1400), 48_000, later)
+    estimator.on_report(ReceiverReport(0.0, 1500, later + 500 - 1500), 48_000, later + 500)
+    estimator.on_remb(10_000, later + 600)  # a queue again, long after: the REMB bounds it
+    assert estimator.target_bps <= 10_000
+
+
 def test_probes_wait_for_the_schedule_to_allow_the_next_rung() -> None:
     """After congestion at C, a probe for a rate R is due once the wall's schedule reaches R:
     later for a higher R."""
