@@ -35,9 +35,13 @@ What it changes, and where:
   pacer holds no video, the way Chromium probes (the far end drops them on arrival). It lets the
   controller measure the link above the rung it sends (``media.estimator``, ``exploring``).
 * ``RTCRtpReceiver`` (video): the jitter buffer becomes ``media.jitter.DeadlineJitterBuffer``
-  and NACKs are paced by ``media.retransmit.NackScheduler``.
+  and NACKs are paced by ``media.retransmit.NackScheduler``; video inside RED is unwrapped and
+  a lost packet is rebuilt from parity (``media.fec.Recovery``, not counted as received: our
+  reports keep the link's loss); ``RTCDtlsTransport._handle_rtp_data`` keeps each packet's bytes
+  on it for that (parity covers the bytes as they came, header extensions included).
 * ``aiortc.codecs.CODECS``: the Opus we offer and answer carries ``OPUS_RECEIVE_PARAMETERS``
-  (what the far end may send us: at most 16 kbit/s, with in-band FEC).
+  (what the far end may send us: at most 16 kbit/s, with in-band FEC), and video offers and
+  answers RED and ULPFEC (``media.fec.RED``, ``ULPFEC``).
 * ``aiortc.codecs.HEADER_EXTENSIONS`` and ``RTCRtpSender.send``: video offers and answers the
   playout-delay header extension (``PLAYOUT_DELAY_URI``), and once it is negotiated every video
   RTP and RTX packet we send carries ``PLAYOUT_DELAY_MS`` (``PlayoutDelayExtensionsMap``).

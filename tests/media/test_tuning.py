@@ -566,6 +566,20 @@ async def test_our_sdp_asks_the_far_end_for_thin_opus_and_restore_puts_it_back()
     assert "maxaveragebitrate" not in await offer("audio")
 
 
+async def test_video_offers_red_and_ulpfec_after_vp8_and_restore_removes_them() -> None:
+    tuning.apply()
+    try:
+        sdp = await offer("video")
+    finally:
+        tuning.restore()
+    video = re.search(r"m=video \d+ \S+ ([\d ]+)", sdp)
+    assert video is not None
+    types = video.group(1).split()
+    assert types[0] == "97" and types[-2:] == ["123", "124"]  # VP8 first: what we send
+    assert "a=rtpmap:123 red/90000" in sdp and "a=rtpmap:124 ulpfec/90000" in sdp
+    assert "red/90000" not in await offer("video")
+
+
 async def test_video_offers_the_playout_delay_with_an_unused_id_and_restore_removes_it() -> None:
     tuning.apply()
     tuning.apply()  # idempotent: offered once
