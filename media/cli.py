@@ -49,7 +49,10 @@ def link_main(argv: Sequence[str]) -> int:
     if not command:
         parser.error("give the command to run after --")
     # SIGTERM unwinds like Ctrl-C: through the emulator's clean-up and the counters' report.
+    # Ctrl-C too, even where it came in ignored (a command started in the background by a
+    # shell without job control inherits SIGINT ignored, and the link then never came down).
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     with LinkEmulator(get_profile(args.profile), seed=args.seed) as link:
         env = {**os.environ, "FARLINK_LINK_A": link.a_addr, "FARLINK_LINK_B": link.b_addr}
         for far in args.b:

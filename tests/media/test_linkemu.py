@@ -170,8 +170,7 @@ def _start_cli(*command: str) -> subprocess.Popen[bytes]:
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
 def test_cli_tears_the_link_down_on_ctrl_c_and_sigterm(stop: signal.Signals) -> None:
     cli = _start_cli("sleep", "60")
-    # once the command runs: a signal while the emulator still starts it can leave the command
-    # unrecorded, holding the stderr pipe this test reads to its end (seen on a loaded host)
+    # once the command runs (a signal before would test the start, not the tear-down)
     deadline = time.monotonic() + 20
     while not any(subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout.strip()
                   for ns in _namespaces(cli.pid)):
