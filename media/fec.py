@@ -202,6 +202,10 @@ class Grouper:
             due += self.flush()
         return due
 
+    def drop(self) -> None:
+        """Forget what waits (protection went off: it goes unprotected)."""
+        self._pending = []
+
     def flush(self) -> list[bytes]:
         """The parity of what waits (``protect``), at once."""
         pending, self._pending = self._pending, []

@@ -540,6 +540,7 @@ async def _run_rtp(self: RTCRtpSender, codec: RTCRtpCodecParameters) -> None:
             history: dict[int, RtpPacket] = getattr(self, "_RTCRtpSender__rtp_history")
             extensions = extensions_of(self)
             types = tuned.fec_types if tuned.protect_base else None
+            mutable = mutable_ids(extensions)
             protect = (types is not None and layer_of(enc_frame.payloads[0]) in (0, None)
                        and max(map(len, enc_frame.payloads)) <= fec.MAX_PAYLOAD)  # else SRTP refuses the parity
             plain: list[bytes] = []
@@ -556,13 +557,13 @@ async def _run_rtp(self: RTCRtpSender, codec: RTCRtpCodecParameters) -> None:
                 data = packet.serialize(extensions)
                 if types is not None:
                     if protect:
-                        plain.append(fec.zero_mutable(data, mutable_ids(extensions)))
+                        plain.append(fec.zero_mutable(data, mutable))
                     data = _wrapped(packet, types[0], fec.red(payload_type, payload), extensions)
                 await self.transport._send_rtp(data)
                 _count_sent(self, packet.timestamp, len(payload) + (1 if types is not None else 0))
                 sequence_number = uint16_add(sequence_number, 1)
             if types is None:
-                tuned.parity_group = fec.Grouper()  # protection off: what waited goes unprotected
+                tuned.parity_group.drop()
                 continue
             for parity in tuned.parity_group.add(plain, time.monotonic() * 1000):
                 packet = RtpPacket(payload_type=types[0], sequence_number=sequence_number, timestamp=timestamp)

@@ -87,6 +87,9 @@ def test_a_parity_group_never_spans_more_than_the_long_mask() -> None:
     [first] = grouper.add([rtp(170, 100)], 20)  # 50 sequence numbers on: 120 goes alone first
     assert int.from_bytes(first[2:4], "big") == 120 and first[12:14] == bytes([0x80, 0])
     assert len(grouper.flush()) == 1 and grouper.flush() == []
+    grouper.add([rtp(200, 100)], 30)
+    grouper.drop()  # protection off: what waited is forgotten
+    assert grouper.flush() == []
 
 
 def test_groups_grow_as_the_loss_thins_and_cost_less() -> None:
