@@ -13,9 +13,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
-import aioice
 import pytest
 from aiohttp.test_utils import TestServer
+from aioice import stun, turn
 
 from signaling.app import accounts_key, create_app
 from signaling.config import ServerConfig
@@ -48,6 +48,7 @@ async def coturn(tmp_path: Path) -> AsyncIterator[int]:
         while b"Total General servers" not in (line := await asyncio.wait_for(process.stdout.readline(), 30)):
             assert line, "turnserver exited at start"
         drain = asyncio.create_task(process.stdout.read())  # keep its log pipe from filling up
+        await answering(port)
         yield port
         drain.cancel()
     finally:
@@ -55,17 +56,36 @@ async def coturn(tmp_path: Path) -> AsyncIterator[int]:
         await process.wait()
 
 
-async def relayed(port: int, username: str, password: str) -> bool:
-    """Gather candidates through coturn; True if it handed out a relayed address."""
-    connection = aioice.Connection(ice_controlling=True, turn_server=("127.0.0.1", port), turn_username=username,
-                                   turn_password=password, turn_transport="udp", use_ipv6=False)
+async def answering(port: int) -> None:
+    """Wait until coturn answers a STUN binding request: it logs its start before every listener is bound,
+    and a request sent before then is refused (ICMP), which on a loaded host failed an allocation."""
+    request = stun.Message(message_method=stun.Method.BINDING, message_class=stun.Class.REQUEST)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.setblocking(False)
+        probe.connect(("127.0.0.1", port))
+        loop = asyncio.get_running_loop()
+        for _ in range(60):
+            try:
+                probe.send(bytes(request))
+                if stun.parse_message(await asyncio.wait_for(loop.sock_recv(probe, 2048), 0.5)):
+                    return
+            except (ConnectionRefusedError, asyncio.TimeoutError):
+                await asyncio.sleep(0.2)
+    pytest.fail("coturn never answered a STUN binding request")
+
+
+async def allocate(port: int, username: str, password: str) -> tuple[str, int]:
+    """Allocate a relayed address on coturn with these credentials; coturn's refusal raises TransactionFailed."""
+    transport, _ = await asyncio.wait_for(turn.create_turn_endpoint(
+        asyncio.DatagramProtocol, server_addr=("127.0.0.1", port), username=username, password=password), 20)
     try:
-        await asyncio.wait_for(connection.gather_candidates(), 20)
-        return any(c.type == "relay" for c in connection.local_candidates)
-    except (ConnectionError, OSError, asyncio.TimeoutError):
-        return False
+        return tuple(transport.get_extra_info("sockname"))
     finally:
-        await connection.close()
+        transport.close()
+
+
+def refused(failure: pytest.ExceptionInfo[stun.TransactionFailed]) -> bool:
+    return bool(failure.value.response.attributes["ERROR-CODE"][0] == 401)
 
 
 async def test_welcome_credentials_are_accepted_by_coturn(coturn: int, tmp_path: Path) -> None:
@@ -83,8 +103,12 @@ async def test_welcome_credentials_are_accepted_by_coturn(coturn: int, tmp_path:
     assert turn["urls"] == [url]
     expiry, user = turn["username"].split(":")
     assert user == "clinic-1" and 590 <= int(expiry) - time.time() <= 610
-    assert await relayed(coturn, turn["username"], turn["credential"])
-    # A credential signed with another secret, or one past its expiry, is refused by coturn.
-    assert not await relayed(coturn, turn["username"], credentials("wrong secret", "clinic-1", time.time(), 600)[1])
-    expired = credentials(SECRET, "clinic-1", time.time(), -60)
-    assert not await relayed(coturn, *expired)
+    host, _ = await allocate(coturn, turn["username"], turn["credential"])
+    assert host == "127.0.0.1"
+    # A credential signed with another secret, or one past its expiry, is refused by coturn: 401.
+    with pytest.raises(stun.TransactionFailed) as wrong_secret:
+        await allocate(coturn, turn["username"], credentials("wrong secret", "clinic-1", time.time(), 600)[1])
+    assert refused(wrong_secret)
+    with pytest.raises(stun.TransactionFailed) as expired:
+        await allocate(coturn, *credentials(SECRET, "clinic-1", time.time(), -60))
+    assert refused(expired)
