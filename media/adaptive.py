@@ -66,6 +66,10 @@ PACER_WAIT_MS = 400.0
 #: video leaves at most this many times the rung's rate (Chromium paces at 2.5 times its target):
 #: on a fast link a keyframe still leaves within a few frame intervals
 PACE_FACTOR = 2.5
+#: ...but a still leaves within two thirds of its interval: on bgan-field's 24 kbit/s uplink,
+#: audio (10 kbit/s on the wire), vitals, RTCP and STUN take 16, and a still at 2.5 times its
+#: rate (7.4 kbit/s on the wire) filled the rest, so the vitals behind it waited 1.2 s
+STILLS_PACE_FACTOR = 1.5
 #: padding reaches this far beyond what the next rung needs to climb
 PAD_BEYOND = 1.05
 #: a REMB for the video below this share of the video we send is the receiver seeing overuse
@@ -151,11 +155,12 @@ def pacing_bps(rung: Rung, target_bps: float) -> float:
     does (slower, frames would only be dropped), and never above ``PACE_FACTOR`` times it: the
     video needs more only for a keyframe, and a target far above the rung is no measure of the
     link (on stills the station sends so little that the estimator never meets the link: on
-    bgan-field it held 42 kbit/s on a 24 kbit/s uplink, and each still went out at 23).
+    bgan-field it held 42 kbit/s on a 24 kbit/s uplink, and each still went out at 23; stills
+    go at ``STILLS_PACE_FACTOR``).
     """
     video = rung.video_wire_bps()
     spare = target_bps - (rung.wire_bps() - video)
-    return max(MIN_RTX_BPS, video, min(spare, PACE_FACTOR * video))
+    return max(MIN_RTX_BPS, video, min(spare, (STILLS_PACE_FACTOR if rung.stills else PACE_FACTOR) * video))
 
 
 class AdaptiveController:
@@ -195,6 +200,7 @@ class AdaptiveController:
         self._padding_bps = 0.0
         self._heard_ms = self._now_ms()  # the far end's last feedback (or our start)
         self._outage = False  # no feedback for longer than the estimator's silence_ms
+        self._media_ms = self._heard_ms  # when the senders last started sending after a rung without media
 
     @property
     def rung(self) -> Rung:
@@ -309,7 +315,7 @@ class AdaptiveController:
         in front of the vitals before a probe could end. After a wait (``CLIMB_PROBE_S``, twice as
         long after each try that fell back within ``CLIMB_PROBE_FAILED_S``), try the next rung up
         as a probe; its reports decide whether it stays."""
-        if rung.has_video and not rung.stills:
+        if rung.motion:
             self._waiting = None
             return rung
         index = self.ladder.rungs.index(rung)
@@ -333,8 +339,10 @@ class AdaptiveController:
         return self.ladder.force(up.name, now_ms)
 
     def _note_silence(self, heard: bool, now_ms: float) -> None:
-        """Note an outage when it starts; when the far end is heard again, send a keyframe."""
-        silent_ms = now_ms - self._heard_ms
+        """Note an outage when it starts; when the far end is heard again, send a keyframe. The
+        silence counts from when there was media to report on: on ``vitals`` nothing reports, and
+        the first poll on ``stills`` after ten seconds there had taken the quiet for an outage."""
+        silent_ms = now_ms - max(self._heard_ms, self._media_ms)
         if heard:
             if self._outage:
                 logger.info("feedback back after %.1f s: rung %s (target %d bit/s), keyframe", silent_ms / 1000,
@@ -359,6 +367,8 @@ class AdaptiveController:
 
     def _apply(self, rung: Rung) -> None:
         changed = rung != self._applied
+        if self._applied is None or not (self._applied.has_audio or self._applied.has_video):
+            self._media_ms = self._now_ms()
         self._applied = rung
         audio = opus_settings(rung, self.estimator.loss)
         self._loss_bucket = audio.expected_loss if audio else None
@@ -373,7 +383,7 @@ class AdaptiveController:
                     encoded = rung.video_bps / (1 + parity_share(loss)) if protect else rung.video_bps
                     state.parity_group.group = self._group
                     packet_bytes = min(rung.packet_bytes, fec.MAX_PAYLOAD) if state.fec_types else rung.packet_bytes
-                    state.video = VideoSettings(round(encoded), stills=rung.stills, packet_bytes=packet_bytes)
+                    tuning.set_video(sender, VideoSettings(round(encoded), stills=rung.stills, packet_bytes=packet_bytes))
                 if protect != state.protect_base:
                     logger.info("base layer protected by parity: %s", protect)
                 state.protect_base = protect
@@ -439,7 +449,7 @@ class AdaptiveController:
         """Video reports carry the most packets; audio's when video is off or only stills."""
         by_kind = {s.kind: s for s in self._senders()}
         rung = self.rung
-        if "video" in by_kind and rung.has_video and not rung.stills:
+        if "video" in by_kind and rung.motion:
             return by_kind["video"]
         return by_kind.get("audio") or by_kind.get("video")
 

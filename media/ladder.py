@@ -70,6 +70,11 @@ class Rung:
         return self.has_video and self.fps < 1
 
     @property
+    def motion(self) -> bool:
+        """Moving video: not stills, not vitals only (a link that carries it has bytes to spare)."""
+        return self.has_video and not self.stills
+
+    @property
     def has_audio(self) -> bool:
         return self.audio_bps > 0
 

@@ -433,6 +433,17 @@ async def _next_encoded_frame(self: RTCRtpSender, codec: RTCRtpCodecParameters) 
     return await _originals["next_encoded_frame"](self, codec)
 
 
+def set_video(sender: RTCRtpSender, settings: VideoSettings) -> None:
+    """``sender``'s video settings from its next encoded frame on, a frame it already waits for
+    included: ``_next_encoded_frame`` hands the encoder the settings before that wait, and the
+    still that came with the rung change from ``vitals`` was encoded for no rung (aiortc's
+    packets, two of 1190 bytes: each held a 24 kbit/s uplink, and the vitals behind it, 400 ms)."""
+    state(sender).video = settings
+    encoder = encoder_of(sender)
+    if isinstance(encoder, TunedVp8Encoder):
+        encoder.settings = settings
+
+
 def pace(sender: RTCRtpSender, rate_bps: float, limit_ms: float) -> None:
     """From now on ``sender``'s RTP and RTX packets leave at ``rate_bps`` at most (the adaptive
     controller calls this at every step), and a frame is dropped before the encoder while the

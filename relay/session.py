@@ -50,6 +50,7 @@ from media.mixer import AudioMixer
 from media.ladder import RUNGS, Ladder
 from relay.stills import HeldStills, StillArchive
 from station.filechannel import LABEL as FILES_LABEL
+from station import vitalschannel
 from station.filechannel import FileReceiver
 from station.peer import PeerLink, ice_configuration
 
@@ -248,9 +249,8 @@ class ConsultRelay:
 
     def _station_vitals(self, raw: str | bytes) -> None:
         try:
-            message = json.loads(raw)
-            readings = [Reading.from_json(r) for r in message["readings"]]
-        except (ValueError, KeyError, TypeError) as exc:
+            _, readings = vitalschannel.decode(raw)
+        except ValueError as exc:
             self.rejected += 1
             log.debug("relay dropped malformed vitals: %s", exc)
             return

@@ -11,7 +11,10 @@ Small on the wire: new items wait ``BATCH_S`` to travel together (a backlog goes
 ``MAX_ITEMS`` chunks), readings go without their key (the server derives it), both directions
 are gzipped, and one HTTP keep-alive connection carries the requests, so a 1.5 s round trip
 link pays no handshake per batch (figures in docs/architecture.md, "The outbox"). It runs during consults too (it is what backfills the specialist's chart after an
-outage); a restarted station simply continues with what is still pending.
+outage), except while ``paused()``: a consult on a link too thin for motion video (the station's
+24 kbit/s BGAN uplink), where each batch (about 1 kB) held the link for 400 ms, and the live
+vitals waited behind it; the batches go when the consult ends or its link widens. A restarted
+station simply continues with what is still pending.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import asyncio
 import gzip
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -39,12 +43,14 @@ RETRY_MAX_S = 10.0
 class OutboxUploader:
     """Sends pending items until cancelled; ``sent_bytes`` counts request bodies on the wire."""
 
-    def __init__(self, server: str, token: str, outbox: Outbox, batch_s: float | None = None) -> None:
+    def __init__(self, server: str, token: str, outbox: Outbox, batch_s: float | None = None,
+                 paused: Callable[[], bool] = lambda: False) -> None:
         self._url = server.rstrip("/") + PATH
         self._headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json",
                          "Content-Encoding": "gzip"}
         self._outbox = outbox
         self._batch_s = BATCH_S if batch_s is None else batch_s
+        self._paused = paused
         self.sent_bytes = 0
         self.requests = 0
 
@@ -52,6 +58,9 @@ class OutboxUploader:
         retry = RETRY_MIN_S
         async with aiohttp.ClientSession(headers=self._headers, timeout=aiohttp.ClientTimeout(total=30)) as session:
             while True:
+                if self._paused():
+                    await asyncio.sleep(self._batch_s)
+                    continue
                 self._outbox.changed.clear()
                 items = await self._outbox.pending(MAX_ITEMS)
                 if not items:

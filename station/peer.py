@@ -28,6 +28,7 @@ from media.estimator import BandwidthEstimator
 from media.ladder import Ladder, Rung
 from media.rungtrack import RungTrack
 from station.filechannel import LABEL as FILES_LABEL
+from station import vitalschannel
 from station.filechannel import FileSender, StillSource
 
 log = logging.getLogger(__name__)
@@ -133,7 +134,7 @@ class PeerLink:
             return
         for reading in fresh:
             self._vitals_sent[(reading.source, reading.kind)] = reading
-        self.vitals.send(json.dumps({"type": "readings", "sent": time.time(), "readings": [r.to_json() for r in fresh]}))
+        self.vitals.send(vitalschannel.encode(fresh, time.time()))
 
     def _vitals_due(self) -> bool:
         if self.controller is None:
@@ -144,6 +145,11 @@ class PeerLink:
         # on time: keep the cadence; late (a rung change, a pause): restart it from now
         self._vitals_at = self._vitals_at + interval if now - self._vitals_at < interval else now + interval
         return True
+
+    @property
+    def thin(self) -> bool:
+        """The link carries no motion video (stills or vitals only): no byte to spare beside them."""
+        return self.controller is not None and not self.controller.rung.motion
 
     def send_control(self, message: dict[str, Any]) -> None:
         if self.control.readyState == "open":
@@ -200,8 +206,7 @@ class PeerLink:
         while True:
             await asyncio.sleep(LINK_STATUS_S)
             controller = self.controller
-            if controller is not None and controller.rung.has_video and not controller.rung.stills and (
-                    controller.silent_s() < LINK_STATUS_S):
+            if controller is not None and controller.rung.motion and controller.silent_s() < LINK_STATUS_S:
                 self._send_link_status()
 
     def _send_link_status(self) -> None:

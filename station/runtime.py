@@ -117,7 +117,9 @@ class Station:
         if self.outbox is not None:  # subscribed to the bus before the first reading arrives
             tasks.append(asyncio.create_task(self._store_readings(self.outbox)))
             tasks.append(asyncio.create_task(self.outbox.run()))
-            tasks.append(asyncio.create_task(OutboxUploader(self.setup.server, self.setup.token, self.outbox).run()))
+            uploads = OutboxUploader(self.setup.server, self.setup.token, self.outbox,
+                                     paused=lambda: any(peer.thin for peer in self.peers.values()))
+            tasks.append(asyncio.create_task(uploads.run()))
         tasks += [asyncio.create_task(self._read(source)) for source in self.setup.sources]
         tasks.append(asyncio.create_task(self._push_vitals()))
         tasks.append(asyncio.create_task(self._push_device_events()))

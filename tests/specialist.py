@@ -18,6 +18,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from media import timecode
 from media.pattern import ToneTrack
+from station import vitalschannel
 from station.filechannel import FileReceiver, parse_chunk
 from station.peer import ice_configuration
 
@@ -162,11 +163,10 @@ class SpecialistPeer:
                 if channel.label == "files":
                     self._file_message(channel, raw)
                     return
-                message = json.loads(raw)
                 if channel.label == "vitals":
-                    self.readings.extend(message["readings"])
+                    self.readings.extend(r.to_json() for r in vitalschannel.decode(raw)[1])
                 else:
-                    self.control.append(message)
+                    self.control.append(json.loads(raw))
 
         await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
         if self.speaks:

@@ -16,13 +16,16 @@ from aiortc.rtp import (
     RtcpRrPacket,
     RtcpSenderInfo,
     RtcpSrPacket,
+    RtpPacket,
+    is_rtcp,
     pack_remb_fci,
 )
 
 from devices.errors import LocalError
 from media import adaptive, fec, tuning
 from media.adaptive import (
-    CLIMB_PROBE_S, PACE_FACTOR, PACER_WAIT_MS, AdaptiveController, pacing_bps, protect_base, remb_bound,
+    CLIMB_PROBE_S, MIN_RTX_BPS, PACE_FACTOR, PACER_WAIT_MS, STILLS_PACE_FACTOR, AdaptiveController, pacing_bps,
+    protect_base, remb_bound,
 )
 from media.encoders import BASE_SHARE, TunedVp8Encoder
 from media.estimator import BandwidthEstimator, EstimatorConfig
@@ -129,8 +132,10 @@ def test_video_is_paced_to_what_the_target_leaves_it_within_the_rungs_bounds() -
     # else frames would queue without bound
     assert pacing_bps(qvga6, 20_000) == qvga6.video_wire_bps()
     # a target far above the rung says nothing about the link (stills on a thin link, a LAN):
-    # at most PACE_FACTOR times the rung's video, enough for a keyframe within a few frames
-    assert pacing_bps(stills, 42_000) == pytest.approx(PACE_FACTOR * stills.video_wire_bps())
+    # at most PACE_FACTOR times the rung's video, enough for a keyframe within a few frames; a
+    # still within two thirds of its interval
+    assert pacing_bps(stills, 42_000) == pytest.approx(max(MIN_RTX_BPS, STILLS_PACE_FACTOR * stills.video_wire_bps()))
+    assert pacing_bps(stills, 42_000) < PACE_FACTOR * stills.video_wire_bps()
     assert pacing_bps(vga30, 3_000_000) == pytest.approx(PACE_FACTOR * vga30.video_wire_bps())
     assert pacing_bps(RUNGS_BY_NAME["vitals"], 20_000) > 0
 
@@ -312,6 +317,73 @@ async def test_a_long_round_trip_sends_parity_until_the_loss_is_known_where_nego
         await satellite_report(video, index, lost=index)  # 1 % lost
         await controller.poll()
     assert controller.estimator.loss > 0.005 and not state.protect_base
+
+
+async def test_the_still_that_comes_with_the_rung_change_is_encoded_for_the_new_rung(tuned: None) -> None:
+    """On ``vitals`` the sender waits for a frame that does not come; the frame the change to
+    ``stills`` lets through goes in the stills' small packets (it went in aiortc's 1190-byte
+    ones, each 400 ms of a 24 kbit/s uplink in front of the vitals)."""
+    track = RungTrack(MovingTrack((320, 240), 15))
+    sender_pc, receiver_pc = await connected_pair(track, AudioStreamTrack())
+    try:
+        controller = AdaptiveController(sender_pc, Ladder(start="vitals"))
+        controller.add_observer(track.follow)
+        video = by_kind(sender_pc, "video")
+        payloads: list[int] = []
+        transport = video.transport
+        send = transport._send_rtp
+
+        async def recording(data: bytes, *args: object, **kwargs: object) -> None:
+            if not is_rtcp(data) and (packet := RtpPacket.parse(data)).ssrc == video._ssrc:
+                payloads.append(len(packet.payload))
+            await send(data, *args, **kwargs)
+
+        transport._send_rtp = recording
+        controller.start()
+        await asyncio.sleep(1.0)  # connected, on vitals: no video
+        assert payloads == []
+        controller.force("stills")
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            if payloads:
+                break
+        assert payloads and max(payloads) <= RUNGS_BY_NAME["stills"].packet_bytes, payloads
+    finally:
+        await controller.stop()
+        await sender_pc.close()
+        await receiver_pc.close()
+
+
+async def test_the_quiet_of_the_vitals_rung_is_no_outage_on_the_stills_it_probes(tuned: None) -> None:
+    """On ``vitals`` nothing is sent that a report could cover; the probe of ``stills`` ten seconds
+    on counts silence from its own start, so its first report brings no keyframe (a second one,
+    on a 24 kbit/s uplink, held the vitals behind it for a second)."""
+    sender_pc, receiver_pc = await connected_pair(RungTrack(MovingTrack((320, 240), 5)), AudioStreamTrack())
+    try:
+        now = [0.0]
+        controller = AdaptiveController(sender_pc, Ladder(start="vitals"), clock=lambda: now[0])
+        video = by_kind(sender_pc, "video")
+        await receiver_pc.close()
+        tuning.state(video).take_feedback()
+        controller.start()
+        while controller.rung.name == "vitals":
+            now[0] += 0.5
+            await controller.poll()
+            assert now[0] < 30, "never probed stills"
+        assert controller.rung.name == "stills" and controller.silent_s() > 10
+        for _ in range(4):  # two seconds on stills before its first report comes back
+            now[0] += 0.5
+            await controller.poll()
+        setattr(video, "_RTCRtpSender__force_keyframe", False)
+        block = RtcpReceiverInfo(ssrc=video._ssrc, fraction_lost=0, packets_lost=0, highest_sequence=20,
+                                 jitter=0, lsr=0, dlsr=0)
+        await video._handle_rtcp_packet(RtcpRrPacket(ssrc=1234, reports=[block]))
+        await controller.poll()
+        assert controller.silent_s() == 0.0
+        assert not getattr(video, "_RTCRtpSender__force_keyframe")
+    finally:
+        await controller.stop()
+        await sender_pc.close()
 
 
 async def test_an_outage_holds_the_rung_and_the_link_comes_back_where_it_was(tuned: None) -> None:

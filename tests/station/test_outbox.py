@@ -164,3 +164,23 @@ async def test_the_uploader_acks_what_the_server_holds_and_keeps_what_it_refuses
         held = set((await conn.execute(select(station_records.c.key))).scalars())
     assert held == {i.key for i in [*readings, note]}
     outbox.close()
+
+
+async def test_a_paused_uploader_sends_nothing_until_the_pause_ends(server: Server, tmp_path: Path) -> None:
+    """Paused (a consult on a link too thin for motion video), batches wait; then they go."""
+    outbox = Outbox(tmp_path / "outbox.db")
+    readings = [reading_item(spo2(1_700_000_000 + i), None) for i in range(3)]
+    await outbox.add(readings)
+    thin = True
+    uploader = OutboxUploader(server.url, server.station_token, outbox, batch_s=0.1, paused=lambda: thin)
+    task = asyncio.create_task(uploader.run())
+    try:
+        await asyncio.sleep(1.0)
+        assert uploader.requests == 0 and outbox.backlog.count == 3
+        thin = False
+        await poll(lambda: outbox.backlog.count == 0)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert uploader.requests == 1
+    outbox.close()

@@ -58,3 +58,16 @@ def _description(offer: dict[str, str]) -> dict[str, str]:
 @pytest.mark.parametrize(("rung", "low", "high"), [("qvga6", 13, 15), ("stills", 5, 7)])
 async def test_vitals_go_at_the_rungs_rate(tuned: None, rung: str, low: int, high: int) -> None:
     assert low <= await vitals_messages(rung, 3.0) <= high
+
+
+async def test_a_link_without_motion_video_is_thin(tuned: None) -> None:
+    link = PeerLink("member", [], None, None, nothing)
+    try:
+        assert link.controller is not None
+        thin = {}
+        for rung in ("vga12", "qvga6", "stills", "vitals"):
+            link.controller.force(rung)
+            thin[rung] = link.thin
+        assert thin == {"vga12": False, "qvga6": False, "stills": True, "vitals": True}
+    finally:
+        await link.close()
