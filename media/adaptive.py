@@ -66,10 +66,6 @@ PACER_WAIT_MS = 400.0
 #: video leaves at most this many times the rung's rate (Chromium paces at 2.5 times its target):
 #: on a fast link a keyframe still leaves within a few frame intervals
 PACE_FACTOR = 2.5
-#: ...but a still leaves within two thirds of its interval: on bgan-field's 24 kbit/s uplink,
-#: audio (10 kbit/s on the wire), vitals, RTCP and STUN take 16, and a still at 2.5 times its
-#: rate (7.4 kbit/s on the wire) filled the rest, so the vitals behind it waited 1.2 s
-STILLS_PACE_FACTOR = 1.5
 #: padding reaches this far beyond what the next rung needs to climb
 PAD_BEYOND = 1.05
 #: a REMB for the video below this share of the video we send is the receiver seeing overuse
@@ -155,12 +151,11 @@ def pacing_bps(rung: Rung, target_bps: float) -> float:
     does (slower, frames would only be dropped), and never above ``PACE_FACTOR`` times it: the
     video needs more only for a keyframe, and a target far above the rung is no measure of the
     link (on stills the station sends so little that the estimator never meets the link: on
-    bgan-field it held 42 kbit/s on a 24 kbit/s uplink, and each still went out at 23; stills
-    go at ``STILLS_PACE_FACTOR``).
+    bgan-field it held 42 kbit/s on a 24 kbit/s uplink, and each still went out at 23).
     """
     video = rung.video_wire_bps()
     spare = target_bps - (rung.wire_bps() - video)
-    return max(MIN_RTX_BPS, video, min(spare, (STILLS_PACE_FACTOR if rung.stills else PACE_FACTOR) * video))
+    return max(MIN_RTX_BPS, video, min(spare, PACE_FACTOR * video))
 
 
 class AdaptiveController:
