@@ -27,8 +27,10 @@ RTP_OVERHEAD_BYTES = 58
 VIDEO_PACKET_BYTES = 1300
 #: ...or smaller on thin rungs: a packet holds the link no longer than this at the rung's media
 #: rate (on a 24 kbit/s uplink a 1300-byte packet of a still is 430 ms that a vitals message
-#: behind it waits), but not below the smallest size
-PACKET_TIME_S = 0.1
+#: behind it waits), but not below the smallest size. Not much smaller either: loss takes
+#: packets, not bytes, and a lost base-layer packet freezes the picture for a round trip; at
+#: 0.1 s a qvga6 base frame (~500 bytes) went in two packets, twice the freezes on bgan-64
+PACKET_TIME_S = 0.15
 MIN_PACKET_BYTES = 250
 #: one vitals message a second as small JSON over SCTP/DTLS (measured: 4-6 kbit/s on the wire at
 #: 5 Hz), with the SCTP acknowledgements coming back
