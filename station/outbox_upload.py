@@ -10,11 +10,13 @@ retried with backoff, and the same keys go again (the server deduplicates them).
 Small on the wire: new items wait ``BATCH_S`` to travel together (a backlog goes at once, in
 ``MAX_ITEMS`` chunks), readings go without their key (the server derives it), both directions
 are gzipped, and one HTTP keep-alive connection carries the requests, so a 1.5 s round trip
-link pays no handshake per batch (figures in docs/architecture.md, "The outbox"). It runs during consults too (it is what backfills the specialist's chart after an
-outage), except while ``paused()``: a consult on a link too thin for motion video (the station's
-24 kbit/s BGAN uplink), where each batch (about 1 kB) held the link for 400 ms, and the live
-vitals waited behind it; the batches go when the consult ends or its link widens. A restarted
-station simply continues with what is still pending.
+link pays no handshake per batch (figures in docs/architecture.md, "The outbox").
+
+It runs during consults too (it is what backfills the specialist's chart after an outage),
+except while ``paused()``: a consult on a link too thin for motion video (a 24 kbit/s BGAN
+uplink), where each batch (about 1 kB) held the link for 400 ms and the live vitals waited
+behind it; the batches go when the consult ends or its link widens. A restarted station simply
+continues with what is still pending.
 """
 
 from __future__ import annotations
