@@ -205,6 +205,9 @@ class SenderState:
         self.padding_packets = 0
         self._padding: asyncio.Task[None] | None = None
         self._sr_sent: dict[int, float] = {}  # LSR (middle 32 bits of the NTP time) -> monotonic s
+        #: the sender's reports (SR) go at most this often; 0: as aiortc sends them, every 0.5-1.5 s
+        self.report_every_s = 0.0
+        self._reported_at: float | None = None  # monotonic s of the last SR sent
         self._loss_base: tuple[int, int] | None = None  # (highest sequence, cumulative lost) last counted
         self.keyframes_for_loss = 0
         self._keyframe_ms: float | None = None
@@ -643,9 +646,16 @@ def extensions_of(sender: RTCRtpSender) -> HeaderExtensionsMap:
 
 
 async def _sender_send_rtcp(self: RTCRtpSender, packets: list[AnyRtcpPacket]) -> None:
+    """Sends the sender's RTCP, but a sender report only ``report_every_s`` (its round trip is
+    measured from the SR it was sent)."""
+    tuned, now_s = state(self), time.monotonic()
+    if any(isinstance(packet, RtcpSrPacket) for packet in packets):
+        if tuned._reported_at is not None and now_s - tuned._reported_at < tuned.report_every_s:
+            return
+        tuned._reported_at = now_s
     for packet in packets:
         if isinstance(packet, RtcpSrPacket):
-            state(self).note_sender_report(packet, time.monotonic())
+            tuned.note_sender_report(packet, now_s)
     await _originals["sender_send_rtcp"](self, packets)
 
 

@@ -24,7 +24,8 @@ from aiortc.rtp import (
 from devices.errors import LocalError
 from media import adaptive, fec, tuning
 from media.adaptive import (
-    CLIMB_PROBE_S, PACE_FACTOR, PACER_WAIT_MS, AdaptiveController, pacing_bps, protect_base, remb_bound,
+    CLIMB_PROBE_S, PACE_FACTOR, PACER_WAIT_MS, THIN_REPORT_S, AdaptiveController, pacing_bps, protect_base,
+    remb_bound,
 )
 from media.encoders import BASE_SHARE, TunedVp8Encoder
 from media.estimator import BandwidthEstimator, EstimatorConfig
@@ -116,6 +117,7 @@ async def test_the_rung_drives_encoders_track_and_status(peers: tuple[RTCPeerCon
     assert status["rung"] == controller.rung.name and status["rtt_ms"] is not None
     assert set(status) >= {"target_kbps", "pace_kbps", "rung", "rtt_ms", "loss"}
     assert seen[0].name == "qvga6"
+    assert tuning.state(video).report_every_s == 0.0  # motion: sender reports as aiortc sends them
     pacer = tuning.state(video).pacer  # the video leaves at the rate the controller sets
     assert pacer is not None and pacer.rate_bps == pacing_bps(controller.rung, controller.estimator.target_bps)
     assert pacer.limit_ms == 1000 / controller.rung.fps + PACER_WAIT_MS
@@ -345,6 +347,7 @@ async def test_the_still_that_comes_with_the_rung_change_is_encoded_for_the_new_
             if payloads:
                 break
         assert payloads and max(payloads) <= RUNGS_BY_NAME["stills"].packet_bytes, payloads
+        assert tuning.state(video).report_every_s == THIN_REPORT_S
     finally:
         await controller.stop()
         await sender_pc.close()

@@ -6,6 +6,7 @@ import asyncio
 import fractions
 import re
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 
 import av
@@ -19,7 +20,10 @@ from aiortc.codecs.opus import OpusDecoder
 from aiortc.codecs.vpx import VpxPayloadDescriptor
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.rtcrtpsender import RTCRtpSender
-from aiortc.rtp import RTCP_RTPFB_NACK, RtcpReceiverInfo, RtcpRtpfbPacket, RtpPacket, unpack_header_extensions
+from aiortc.rtp import (
+    RTCP_RTPFB_NACK, AnyRtcpPacket, RtcpReceiverInfo, RtcpRtpfbPacket, RtcpSrPacket, RtpPacket,
+    unpack_header_extensions,
+)
 
 from media import tuning
 from media.encoders import AudioSettings, TunedOpusEncoder, TunedVp8Encoder, VideoSettings, layer_of, packetize
@@ -322,6 +326,27 @@ async def test_a_receiver_that_loses_every_upper_layer_packet_keeps_decoding(tun
     buffer = getattr(receiver, "_RTCRtpReceiver__jitter_buffer")
     assert len(received) - start == 20 and len(dropped) >= 15
     assert buffer.skipped_frames == 0 and buffer.thinned_frames >= 15  # no deadline waits, no PLI
+
+
+async def test_sender_reports_go_no_more_often_than_asked(tuned: None) -> None:
+    """A sender told to report every 3 s sends an SR that seldom; its neighbour, as aiortc does."""
+    sender_pc, receiver_pc = await connected_pair(MovingTrack((320, 240), 10), AudioStreamTrack())
+    try:
+        video, audio = (next(s for s in sender_pc.getSenders() if s.kind == kind) for kind in ("video", "audio"))
+        tuning.state(video).report_every_s = 3.0
+        reports: Counter[int] = Counter()
+        for receiver in receiver_pc.getReceivers():
+            async def record(packet: AnyRtcpPacket, handle=receiver._handle_rtcp_packet) -> None:  # type: ignore[no-untyped-def]
+                if isinstance(packet, RtcpSrPacket):
+                    reports[packet.ssrc] += 1
+                await handle(packet)
+
+            receiver._handle_rtcp_packet = record  # type: ignore[method-assign]
+        await asyncio.sleep(6.5)
+        assert reports[audio._ssrc] >= 4 and 1 <= reports[video._ssrc] <= 3, reports
+    finally:
+        await sender_pc.close()
+        await receiver_pc.close()
 
 
 async def test_padding_goes_on_rtx_at_the_rate_asked_and_stops(tuned: None) -> None:
