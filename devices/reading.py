@@ -105,7 +105,8 @@ class Reading:
             raise ValueError("a Reading has either a value or an absent reason, not both or neither")
 
     def to_json(self) -> dict[str, Any]:
-        """The wire form used on the ``vitals`` data channel and in the outbox."""
+        """The record form: in the outbox, uploads and the consult record (the ``vitals`` data
+        channel carries ``station.vitalschannel``'s compact form)."""
         out: dict[str, Any] = {
             "kind": self.kind.value,
             "value": self.value,

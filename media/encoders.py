@@ -187,7 +187,12 @@ class TunedVp8Encoder(Vp8Encoder):
             # drop a frame rather than blow the buffer (a late frame is worse); a still never
             "drop-threshold": "0" if settings.stills else "30",
         }
-        if not settings.stills:
+        if settings.stills:
+            # a still (a keyframe) no bigger than its share of the rate: uncapped, libvpx let
+            # them grow from 0.7 to 4.4 kB at 2 kbit/s and 0.1 fps, and on bgan-field such a still
+            # took 5 s to cross, 14 s after the one before
+            options["max-intra-rate"] = "100"
+        else:
             base_kbps = max(1, round(rate * BASE_SHARE / 1000))
             options["error-resilient"] = "default"
             options["ts-parameters"] = f"ts_target_bitrate={base_kbps},{max(2, round(rate / 1000))}:ts_layering_mode=2"

@@ -49,8 +49,8 @@ from media.feed import Feed
 from media.mixer import AudioMixer
 from media.ladder import RUNGS, Ladder
 from relay.stills import HeldStills, StillArchive
-from station.filechannel import LABEL as FILES_LABEL
 from station import vitalschannel
+from station.filechannel import LABEL as FILES_LABEL
 from station.filechannel import FileReceiver
 from station.peer import PeerLink, ice_configuration
 

@@ -61,7 +61,7 @@ class OutboxUploader:
         async with aiohttp.ClientSession(headers=self._headers, timeout=aiohttp.ClientTimeout(total=30)) as session:
             while True:
                 if self._paused():
-                    await asyncio.sleep(self._batch_s)
+                    await asyncio.sleep(max(self._batch_s, RETRY_MIN_S))
                     continue
                 self._outbox.changed.clear()
                 items = await self._outbox.pending(MAX_ITEMS)

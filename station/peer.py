@@ -27,8 +27,8 @@ from media.adaptive import AdaptiveController
 from media.estimator import BandwidthEstimator
 from media.ladder import Ladder, Rung
 from media.rungtrack import RungTrack
-from station.filechannel import LABEL as FILES_LABEL
 from station import vitalschannel
+from station.filechannel import LABEL as FILES_LABEL
 from station.filechannel import FileSender, StillSource
 
 log = logging.getLogger(__name__)

@@ -276,6 +276,10 @@ function iceGatheringComplete(pc) {
 function onVitals(message) {
   // station/vitalschannel.py: readings grouped by source, each [kind, value, unit, age ms, extra?]
   if (message.type !== "readings" || !state.vitals) return;
+  if (!message.sources) { // the record form, from a station not yet upgraded
+    for (const reading of message.readings || []) state.vitals.add(reading);
+    return;
+  }
   for (const [source, rows] of Object.entries(message.sources)) {
     for (const [kind, value, unit, age, extra = {}] of rows) {
       state.vitals.add({ kind, value, unit, source, time: message.sent - age / 1000, status: extra.status || [], absent: extra.absent });

@@ -239,7 +239,9 @@ def test_the_base_layer_is_protected_on_long_lossy_round_trips_only() -> None:
     assert not protect_base(vga12, 100, 0.05, protecting=False)  # a NACK repairs it in time
     assert not protect_base(vga12, 800, 0.0, protecting=False)
     assert not protect_base(vga12, None, 0.01, protecting=False)
-    assert not protect_base(stills, 800, 0.05, protecting=False)  # keyframes: nothing depends on them
+    assert protect_base(stills, 1500, 0.02, protecting=False)  # a still with a lost packet comes a round trip late
+    assert not protect_base(stills, 100, 0.02, protecting=False)
+    assert not protect_base(RUNGS_BY_NAME["vitals"], 1500, 0.02, protecting=False)  # nothing to protect
     assert protect_base(RUNGS_BY_NAME["qvga10"], 800, 0.01, protecting=False)
     assert not protect_base(RUNGS_BY_NAME["qvga8"], 800, 0.01, protecting=False)  # parity would cost half
     # hysteresis: the smoothed loss swings between reports
@@ -384,6 +386,21 @@ async def test_the_quiet_of_the_vitals_rung_is_no_outage_on_the_stills_it_probes
     finally:
         await controller.stop()
         await sender_pc.close()
+
+
+async def test_stills_on_a_long_lossy_round_trip_get_parity_on_top_of_their_rate(
+    pair: tuple[RTCPeerConnection, RTCPeerConnection, RungTrack],
+) -> None:
+    pc = pair[0]
+    state = await negotiated(pair)
+    stills = RUNGS_BY_NAME["stills"]
+    controller = AdaptiveController(pc, Ladder((stills,), top="stills", start="stills"))
+    audio = by_kind(pc, "audio")  # on stills the audio's reports carry the most packets
+    for index in range(1, 9):  # 2 % lost, 800 ms round trips
+        await satellite_report(audio, index, lost=2 * index)
+        await controller.poll()
+    assert state.protect_base
+    assert state.video.bitrate_bps == stills.video_bps and state.video.stills  # the encoder's floor
 
 
 async def test_an_outage_holds_the_rung_and_the_link_comes_back_where_it_was(tuned: None) -> None:

@@ -114,6 +114,12 @@ def test_vp8_stills_are_each_a_keyframe() -> None:
     assert all(VpxPayloadDescriptor.parse(p[0])[0].tid == (0, 0) for p in encoded)
 
 
+def test_vp8_stills_stay_within_their_share_of_the_rate() -> None:
+    encoder = TunedVp8Encoder(VideoSettings(2_000, stills=True))
+    sizes = [sum(map(len, encoder.encode(f)[0])) for f in video_frames(8, 0.1)]
+    assert max(sizes) <= 2_000 / 8 / 0.1, sizes  # 2.5 kB each at 2 kbit/s and a still every 10 s
+
+
 def test_vp8_packets_on_thin_rungs_are_small_and_still_decode() -> None:
     stills = next(r for r in RUNGS if r.name == "stills")
     encoder = TunedVp8Encoder(VideoSettings(2_000, stills=True, packet_bytes=stills.packet_bytes))

@@ -31,6 +31,11 @@ def test_readings_come_back_as_sent() -> None:
     assert [{**r.to_json(), "time": 0} for r in back] == [{**r.to_json(), "time": 0} for r in readings]
 
 
+def test_the_record_form_a_station_sent_before_is_still_read() -> None:
+    legacy = json.dumps({"type": "readings", "sent": SENT, "readings": [r.to_json() for r in oximeter()]})
+    assert vitalschannel.decode(legacy) == (SENT, oximeter())
+
+
 def test_an_oximeter_message_is_under_half_the_record_form() -> None:
     record_form = json.dumps({"type": "readings", "sent": SENT, "readings": [r.to_json() for r in oximeter()]})
     compact = vitalschannel.encode(oximeter(), SENT)
@@ -48,6 +53,19 @@ def test_an_oximeter_message_is_under_half_the_record_form() -> None:
     '{"type": "readings", "sent": 1, "sources": {"s": [["spo2", 97, "%", 0, {"absent": "off finger?"}]]}}',
     '{"type": "readings", "sent": 1, "sources": {"s": [7]}}',
     '{"type": "readings", "sent": 1, "sources": []}',
+    '{"type": "readings", "sent": NaN, "sources": {}}',
+    '{"type": "readings", "sent": true, "sources": {}}',
+    '{"type": "readings", "sent": "12", "sources": {}}',
+    '{"type": "readings", "sent": 1e999, "sources": {}}',
+    '{"type": "readings", "sent": 1, "sources": {"s": [["spo2", Infinity, "%", 0]]}}',
+    '{"type": "readings", "sent": 1, "sources": {"s": [["spo2", 97, {"a": 1}, 0]]}}',
+    '{"type": "readings", "sent": 1, "sources": {"s": [["spo2", 97, "%", 0, {"status": "artifact"}]]}}',
+    '{"type": "readings", "sent": 1, "sources": {"s": [["spo2", 97, "%", 0, {"status": [1, "a"]}]]}}',
+    '{"type": "readings", "sent": 1, "sources": {"s": [["spo2", 97, "%", 0, [], 6]]}}',
+    '{"type": "readings", "sent": 1, "sources": {"s": [["spo2", 97, "%", 0, "x"]]}}',
+    '{"type": "readings", "sent": 1, "sources": {"s": [["spo2", 97, "%", 1' + "0" * 400 + ']]}}',
+    "[" * 100_000,
+    '{"type": "readings", "sent": 1, "readings": [{"kind": "spo2", "value": NaN, "unit": "%", "time": 1, "source": "s"}]}',
 ])
 def test_anything_else_is_refused(raw: str | bytes) -> None:
     with pytest.raises(ValueError):
