@@ -84,7 +84,10 @@ PROTECT_LOSS = 0.005
 #: meanwhile froze the picture for a round trip)
 PROTECT_OFF_LOSS = 0.001
 PROTECT_WINDOW_S = 30.0
-PROTECT_KNOWN = 5
+#: reports that must count the loss before it is known (until then the link is taken to lose
+#: enough): at vsat-geo's 0.5 % five seconds often lose nothing, the protection went off, and
+#: the next base-layer packet lost froze the picture for a round trip
+PROTECT_KNOWN = 15
 #: ...and only where the encoder keeps at least this much once the protection is paid for:
 #: on thinner rungs a base frame is a packet or two and comes too seldom to share its parity
 #: with the next (``media.fec.Grouper``), so parity costs half of what the encoder makes or

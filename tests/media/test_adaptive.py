@@ -24,7 +24,7 @@ from aiortc.rtp import (
 from devices.errors import LocalError
 from media import adaptive, fec, tuning
 from media.adaptive import (
-    CLIMB_PROBE_S, PACE_FACTOR, PACER_WAIT_MS, THIN_REPORT_S, AdaptiveController, pacing_bps, protect_base,
+    CLIMB_PROBE_S, PACE_FACTOR, PACER_WAIT_MS, PROTECT_KNOWN, THIN_REPORT_S, AdaptiveController, pacing_bps, protect_base,
     remb_bound,
 )
 from media.encoders import BASE_SHARE, TunedVp8Encoder
@@ -307,14 +307,14 @@ async def test_a_long_round_trip_sends_parity_until_the_loss_is_known_where_nego
     controller = AdaptiveController(pc, Ladder((vga12,), top="vga12", start="vga12"))  # held, whatever the rates
     video = by_kind(pc, "video")
     protected = []
-    for index in range(1, 9):  # clean reports
+    for index in range(1, PROTECT_KNOWN + 4):  # clean reports
         await satellite_report(video, index, lost=0)
         await controller.poll()
         protected.append(state.protect_base)
-    # the first report only sets the count's base; then five clean ones make the loss known
-    assert protected == [True] * 5 + [False] * 3, protected
+    # the first report only sets the count's base; then PROTECT_KNOWN clean ones make the loss known
+    assert protected == [True] * PROTECT_KNOWN + [False] * 3, protected
     state.fec_types = None  # a far end without RED and ULPFEC: nothing to protect with
-    for index in range(9, 12):
+    for index in range(PROTECT_KNOWN + 4, PROTECT_KNOWN + 7):
         await satellite_report(video, index, lost=index)  # 1 % lost
         await controller.poll()
     assert controller.estimator.loss > 0.005 and not state.protect_base
