@@ -26,7 +26,10 @@ REASON = unavailable_reason()
 pytestmark = [pytest.mark.netns, pytest.mark.skipif(REASON is not None, reason=REASON or "")]
 
 CONSULT_S = 45.0  # measured after the first decoded frame
-RECENT_S = 15.0  # "still alive": vitals and frames within this long of the end
+RECENT_S = 15.0  # "still alive": vitals within this long of the end...
+#: ...and frames: the documented dip to vitals-only (see below) lasts 10 s before the station
+#: probes stills again, whose frames come every 10 s (a CI run ended 17 s after its last still)
+VIDEO_RECENT_S = 25.0
 
 
 @dataclass
@@ -80,7 +83,7 @@ def test_a_consult_survives_bgan64_with_vitals_and_small_video(tmp_path: Path, t
     # Video: decoded frames at a QVGA rung (the link cannot carry VGA), still coming at the end.
     assert doctor.frames >= 10, f"only {doctor.frames} frames decoded over {CONSULT_S} s"
     assert set(doctor.frame_sizes[-5:]) == {(320, 240)}, doctor.frame_sizes[-5:]
-    assert any(end_ms - stamp < RECENT_S * 1000 for stamp in doctor.frame_times[-5:]), "video stopped"
+    assert any(end_ms - stamp < VIDEO_RECENT_S * 1000 for stamp in doctor.frame_times[-5:]), "video stopped"
     # The station told the specialist which rung it chose: a QVGA one. (qvga6, motion, is the
     # target on this link; on a loaded host the station often settles on stills, a miss the
     # benchmark table shows: docs/benchmarks.md. With the specialist decoding in this process
