@@ -138,7 +138,7 @@ def climb_bps(ladder: Ladder) -> float | None:
     beyond so the target can clear it); None on the top rung or without motion (see
     ``AdaptiveController._probe_by_climbing``)."""
     index = ladder.rungs.index(ladder.rung)
-    if index == 0 or not ladder.rung.has_video or ladder.rung.stills:
+    if index == 0 or not ladder.rung.motion:
         return None
     return ladder.rungs[index - 1].required_bps() * ladder.config.up_headroom * PAD_BEYOND
 

@@ -67,6 +67,11 @@ async def silence_receiver_reports(pc: RTCPeerConnection) -> None:
 RUNGS_BY_NAME = {r.name: r for r in RUNGS}
 
 
+def held(rung: Rung) -> Ladder:
+    """A ladder of ``rung`` alone: the controller stays there whatever the rates."""
+    return Ladder((rung,), top=rung.name, start=rung.name)
+
+
 def by_kind(pc: RTCPeerConnection, kind: str) -> RTCRtpSender:
     return next(s for s in pc.getSenders() if s.kind == kind)
 
@@ -273,7 +278,7 @@ async def test_a_long_lossy_round_trip_pays_for_the_parity_out_of_the_rung(
     state = await negotiated(pair)
     now = [1000.0]
     vga12 = RUNGS_BY_NAME["vga12"]
-    controller = AdaptiveController(pc, Ladder((vga12,), top="vga12", start="vga12"), clock=lambda: now[0])
+    controller = AdaptiveController(pc, held(vga12), clock=lambda: now[0])
     video = by_kind(pc, "video")
     await controller.poll()
     assert not state.protect_base and state.video.bitrate_bps == vga12.video_bps
@@ -304,7 +309,7 @@ async def test_a_long_round_trip_sends_parity_until_the_loss_is_known_where_nego
     pc = pair[0]
     state = await negotiated(pair)
     vga12 = RUNGS_BY_NAME["vga12"]
-    controller = AdaptiveController(pc, Ladder((vga12,), top="vga12", start="vga12"))  # held, whatever the rates
+    controller = AdaptiveController(pc, held(vga12))
     video = by_kind(pc, "video")
     protected = []
     for index in range(1, PROTECT_KNOWN + 4):  # clean reports
@@ -394,7 +399,7 @@ async def test_stills_on_a_long_lossy_round_trip_get_parity_on_top_of_their_rate
     pc = pair[0]
     state = await negotiated(pair)
     stills = RUNGS_BY_NAME["stills"]
-    controller = AdaptiveController(pc, Ladder((stills,), top="stills", start="stills"))
+    controller = AdaptiveController(pc, held(stills))
     audio = by_kind(pc, "audio")  # on stills the audio's reports carry the most packets
     for index in range(1, 9):  # 2 % lost, 800 ms round trips
         await satellite_report(audio, index, lost=2 * index)
