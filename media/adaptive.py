@@ -14,7 +14,7 @@ before the peer connection was created.
 On a long round trip with loss (``protect_base``) the base video layer gets parity packets
 (``media.fec``, sent by ``media.tuning``): a lost base-layer packet otherwise freezes the
 picture for a round trip. The parity comes out of the rung's video budget: the encoder then
-gets ``1 / (1 + parity_share(loss))`` of it, and what it sends on the wire is still the rung's.
+gets ``1 / (1 + parity_share(rung, loss))`` of it, and what it sends on the wire is still the rung's.
 Each still is protected too, its parity on top (its encoder is at its floor already).
 
 Through an outage (no feedback at all for ``silence_ms``) the rung holds (see
@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Callable
@@ -88,29 +89,41 @@ PROTECT_WINDOW_S = 30.0
 #: enough): at vsat-geo's 0.5 % five seconds often lose nothing, the protection went off, and
 #: the next base-layer packet lost froze the picture for a round trip
 PROTECT_KNOWN = 15
-#: ...and only where the encoder keeps at least this much once the protection is paid for:
-#: on thinner rungs a base frame is a packet or two and comes too seldom to share its parity
-#: with the next (``media.fec.Grouper``), so parity costs half of what the encoder makes or
-#: more (qvga6: 10 kbit/s beside 16; the overshoot took bgan-64 to stills for 10 s)
+#: parity comes out of the rung's video rate where the encoder keeps at least this much, else on
+#: top of it: at 12.5 of ``qvga6``'s 20 kbit/s libvpx dropped a frame in three (3.5 fps)
 PROTECT_MIN_ENCODER_BPS = 32_000
 
 
-def parity_share(loss: float) -> float:
-    """What parity adds to the video the encoder makes at ``loss`` (``media.fec.group_for``)."""
-    return BASE_SHARE * fec.budget_share(fec.group_for(loss))
+def parity_share(rung: Rung, loss: float) -> float:
+    """What parity adds to the video the encoder makes on ``rung`` at ``loss``: a parity packet
+    per ``media.fec.group_for(loss)`` base-layer packets, but where base frames come further apart
+    than a packet waits for others (``media.fec.HOLD_MS``) a group is one frame's packets: on
+    ``qvga6`` (a one-packet base frame every 333 ms) each parity packet is a copy."""
+    group = fec.group_for(loss)
+    base_ms = 2000 / rung.fps  # two temporal layers: every other frame is a base frame
+    if base_ms > fec.HOLD_MS:
+        frame_bytes = rung.video_bps * BASE_SHARE * base_ms / 1000 / 8
+        group = min(group, math.ceil(frame_bytes / rung.packet_bytes))
+    return BASE_SHARE * fec.budget_share(group)
+
+
+def encoder_bps(rung: Rung, loss: float, protect: bool) -> float:
+    """The rate the encoder gets on ``rung``: less its parity (``protect``) where it keeps
+    ``PROTECT_MIN_ENCODER_BPS``; a thinner rung and a still get theirs on top."""
+    if not (protect and rung.motion):
+        return rung.video_bps
+    paid = rung.video_bps / (1 + parity_share(rung, loss))
+    return paid if paid >= PROTECT_MIN_ENCODER_BPS else rung.video_bps
 
 
 def protect_base(rung: Rung, rtt_ms: float | None, loss: float, protecting: bool) -> bool:
     """Whether to protect the base layer (or each still) with parity: video on a long round trip
-    with loss, where the rung's budget allows, with hysteresis on the loss (``protecting``: what
-    was decided last). A still is protected whatever its budget, its parity on top of it (its
-    encoder is at its floor already; ~1 kbit/s): on bgan-field two stills in five lost a packet,
-    and the retransmission brought each 3-5 s late, 13-15 s after the one before."""
-    if not rung.has_video:
-        return False
-    if not rung.stills and rung.video_bps / (1 + parity_share(loss)) < PROTECT_MIN_ENCODER_BPS:
-        return False
-    if rtt_ms is None or rtt_ms < PROTECT_RTT_MS:
+    with loss, with hysteresis on the loss (``protecting``: what was decided last); who pays for
+    it: ``encoder_bps``. On bgan-64's ``qvga6`` a lost base-layer packet, each a 1.3 s freeze,
+    came about every 35 s; there the parity is a copy (``parity_share``), ~10 kbit/s on top.
+    On bgan-field two stills in five lost a packet, and the retransmission brought each 3-5 s
+    late, 13-15 s after the one before; their parity is ~1 kbit/s."""
+    if not rung.has_video or rtt_ms is None or rtt_ms < PROTECT_RTT_MS:
         return False
     return loss >= (PROTECT_OFF_LOSS if protecting else PROTECT_LOSS)
 
@@ -154,19 +167,20 @@ def padding_bps(ladder: Ladder, estimator: BandwidthEstimator, media_bps: float,
     return max(0.0, min(estimator.target_bps, climb) - media_bps)
 
 
-def pacing_bps(rung: Rung, target_bps: float) -> float:
+def pacing_bps(rung: Rung, target_bps: float, parity_bps: float = 0.0) -> float:
     """The rate the video of ``rung`` and its retransmissions may leave at.
 
     What the target leaves beside the rung's audio, vitals and RTCP, so that everything
     together stays under the target and the bottleneck queue that vitals and audio wait in stays
-    short; but never below the rung's video rate, which the encoder produces whatever the pacer
-    does (slower, frames would only be dropped), and never above ``PACE_FACTOR`` times it: the
+    short; but never below the rung's video rate and the parity on top of it (``parity_bps``),
+    which the encoder produces whatever the pacer does (slower, frames would only wait and be
+    dropped: bgan-64's frames waited 0.4 s), and never above ``PACE_FACTOR`` times it: the
     video needs more only for a keyframe, and a target far above the rung is no measure of the
     link (on stills the station sends so little that the estimator never meets the link: on
     bgan-field it held 42 kbit/s on a 24 kbit/s uplink, and each still went out at 23).
     """
-    video = rung.video_wire_bps()
-    spare = target_bps - (rung.wire_bps() - video)
+    video = rung.video_wire_bps() + parity_bps
+    spare = target_bps - (rung.wire_bps() - rung.video_wire_bps())
     return max(MIN_RTX_BPS, video, min(spare, PACE_FACTOR * video))
 
 
@@ -201,6 +215,7 @@ class AdaptiveController:
         self._probe_waits: dict[str, float] = {}  # rung -> current wait, s
         self._protecting = False
         self._parity_bps = 0.0
+        self._parity_on_top_bps = 0.0  # what the rung's protection adds to its video rate
         self._group = fec.GROUP  # packets per parity packet, as last applied
         self._losses: deque[tuple[float, float]] = deque()  # (now_ms, smoothed loss) as polled
         self._loss_counts = 0  # polls whose reports counted the loss
@@ -250,7 +265,7 @@ class AdaptiveController:
         rtt = self.estimator.rtt_ms
         return {
             "target_kbps": round(self.estimator.target_bps / 1000, 1),
-            "pace_kbps": round(pacing_bps(rung, self.estimator.target_bps) / 1000, 1),
+            "pace_kbps": round(self._pacing_bps(rung) / 1000, 1),
             "padding_kbps": round(self._padding_bps / 1000, 1),
             "parity": self._protecting,
             "parity_kbps": round(self._parity_bps / 1000, 1),
@@ -382,13 +397,14 @@ class AdaptiveController:
         protect = self._protecting = self._protect(rung)
         loss = self._recent_loss()
         self._group = fec.group_for(loss)
+        encoded = encoder_bps(rung, loss, protect)
+        self._parity_on_top_bps = rung.video_bps * parity_share(rung, loss) if protect and encoded == rung.video_bps else 0.0
         for sender in self._senders():
             state = tuning.state(sender)
             state.report_every_s = 0.0 if rung.motion else THIN_REPORT_S
             if sender.kind == "video":
                 sender._enabled = rung.has_video
                 if rung.has_video:
-                    encoded = rung.video_bps / (1 + parity_share(loss)) if protect and rung.motion else rung.video_bps
                     state.parity_group.group = self._group
                     packet_bytes = min(rung.packet_bytes, fec.MAX_PAYLOAD) if state.fec_types else rung.packet_bytes
                     tuning.set_video(sender, VideoSettings(round(encoded), stills=rung.stills, packet_bytes=packet_bytes))
@@ -404,7 +420,7 @@ class AdaptiveController:
         if changed:
             refused = sum(p.refused for p in self._pacers())
             logger.info("rung %s (target %d bit/s, video paced at %d bit/s; %d frames refused by the pacer so far)",
-                        rung.name, self.estimator.target_bps, pacing_bps(rung, self.estimator.target_bps), refused)
+                        rung.name, self.estimator.target_bps, self._pacing_bps(rung), refused)
             for observer in self._observers:
                 observer(rung)
 
@@ -412,7 +428,10 @@ class AdaptiveController:
         limit_ms = (1000 / rung.fps if rung.has_video else 0.0) + PACER_WAIT_MS
         for sender in self._senders():
             if sender.kind == "video":
-                tuning.pace(sender, pacing_bps(rung, self.estimator.target_bps), limit_ms)
+                tuning.pace(sender, self._pacing_bps(rung), limit_ms)
+
+    def _pacing_bps(self, rung: Rung) -> float:
+        return pacing_bps(rung, self.estimator.target_bps, self._parity_on_top_bps)
 
     def _pad(self, media_bps: float) -> None:
         padding = padding_bps(self.ladder, self.estimator, media_bps, self._now_ms())

@@ -29,6 +29,7 @@ from typing import Any
 import aiohttp
 
 from devices.errors import LocalError, TransportError
+from media.adaptive import CLIMB_CLOSE
 from media.estimator import BandwidthEstimator, EstimatorConfig
 from media.ladder import Ladder
 from media.links import LinkProfile, load_profiles
@@ -93,9 +94,18 @@ def start_bps(up_kbps: float) -> int:
 
 def start_at(bps: int) -> tuple[Ladder, BandwidthEstimator]:
     """A call's ladder and estimator starting at ``bps``: the ladder on the best rung that fits it
-    (no cap: a VSAT call starts at VGA instead of climbing for a minute over 600 ms round trips)."""
+    (no cap: a VSAT call starts at VGA instead of climbing for a minute over 600 ms round trips).
+    Where that rung has no motion and ``bps`` is within ``CLIMB_CLOSE`` of the next one up, the
+    call starts on that one as the probe would ten seconds on (the estimator at what the probe
+    asks): bgan-64's checks read 38-58 of 64 kbit/s, and one under ``qvga6``'s 45.7 began the
+    consult with a 10 s freeze on stills; a link that does not carry it steps down within two
+    round trips."""
     ladder = Ladder()
-    return Ladder(start=ladder.best_fit(bps).name), BandwidthEstimator(EstimatorConfig(start_bps=bps, start_measured=True))
+    fit = ladder.best_fit(bps)
+    index = ladder.rungs.index(fit)
+    if not fit.motion and index > 0 and bps >= CLIMB_CLOSE * (up := ladder.rungs[index - 1]).required_bps():
+        fit, bps = up, max(bps, int(up.required_bps() * ladder.config.up_headroom))
+    return Ladder(start=fit.name), BandwidthEstimator(EstimatorConfig(start_bps=bps, start_measured=True))
 
 
 @dataclass(frozen=True)

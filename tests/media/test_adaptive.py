@@ -248,7 +248,7 @@ def test_the_base_layer_is_protected_on_long_lossy_round_trips_only() -> None:
     assert not protect_base(stills, 100, 0.02, protecting=False)
     assert not protect_base(RUNGS_BY_NAME["vitals"], 1500, 0.02, protecting=False)  # nothing to protect
     assert protect_base(RUNGS_BY_NAME["qvga10"], 800, 0.01, protecting=False)
-    assert not protect_base(RUNGS_BY_NAME["qvga8"], 800, 0.01, protecting=False)  # parity would cost half
+    assert protect_base(RUNGS_BY_NAME["qvga6"], 900, 0.01, protecting=False)  # bgan-64: paid out of the rung
     # hysteresis: the smoothed loss swings between reports
     assert not protect_base(vga12, 800, 0.003, protecting=False)
     assert protect_base(vga12, 800, 0.003, protecting=True)
@@ -301,6 +301,38 @@ async def test_a_long_lossy_round_trip_pays_for_the_parity_out_of_the_rung(
     for index in range(100, 115):  # the loss of the whole window is ~0 too: no more parity
         await report(index, lost=7)
     assert not state.protect_base
+
+
+def test_parity_for_base_frames_too_far_apart_to_share_it_is_a_copy() -> None:
+    """A base frame of ``qvga6`` is one packet every 333 ms, longer than a packet waits for
+    others (``fec.HOLD_MS``): its parity protects it alone and is as long. ``vga12``'s base frames
+    come every 167 ms and share their parity in groups sized by the loss."""
+    qvga6, vga12 = RUNGS_BY_NAME["qvga6"], RUNGS_BY_NAME["vga12"]
+    assert 2000 / qvga6.fps > fec.HOLD_MS > 2000 / vga12.fps
+    assert adaptive.parity_share(qvga6, 0.01) == BASE_SHARE  # a copy of the base layer
+    assert adaptive.parity_share(vga12, 0.01) == BASE_SHARE * fec.budget_share(fec.group_for(0.01)) < BASE_SHARE / 2
+
+
+async def test_a_thin_rung_on_a_long_lossy_round_trip_gets_copies_of_its_base_frames_on_top(
+    pair: tuple[RTCPeerConnection, RTCPeerConnection, RungTrack],
+) -> None:
+    """Paid out of ``qvga6``, the encoder would make 12.5 of 20 kbit/s (libvpx dropped a frame in
+    three): it keeps the rung's rate, and the pacer lets the copies through beside it."""
+    pc = pair[0]
+    state = await negotiated(pair)
+    qvga6 = RUNGS_BY_NAME["qvga6"]
+    controller = AdaptiveController(pc, held(qvga6))
+    controller.estimator = BandwidthEstimator(EstimatorConfig(start_bps=40_000, start_measured=True))
+    video = by_kind(pc, "video")
+    for index in range(1, 8):  # 1 % lost, 800 ms round trips
+        await satellite_report(video, index, lost=index)
+        await controller.poll()
+    assert state.protect_base
+    assert state.video.bitrate_bps == qvga6.video_bps
+    # the target leaves the video less than its rate: the floor is the video and its copies
+    assert controller.estimator.target_bps - (qvga6.wire_bps() - qvga6.video_wire_bps()) < qvga6.video_wire_bps()
+    assert state.pacer is not None
+    assert state.pacer.rate_bps >= qvga6.video_wire_bps() + BASE_SHARE * qvga6.video_bps
 
 
 async def test_a_long_round_trip_sends_parity_until_the_loss_is_known_where_negotiated(

@@ -16,6 +16,7 @@ from aiohttp.test_utils import TestServer
 
 from devices.errors import LocalError
 from media.estimator import EstimatorConfig
+from media.ladder import Ladder
 from media.linkemu import LinkEmulator, unavailable_reason
 from media.links import get_profile
 from signaling.app import accounts_key, create_app
@@ -121,6 +122,20 @@ def test_a_call_starts_on_the_best_rung_for_a_share_of_the_uplink(up_kbps: float
         above is ladder.rung or above.required_bps() > estimator.target_bps)
     # before any feedback the controller neither climbs on the guess nor drops from it
     assert ladder.update(estimator.target_bps, 0.0, None, climb=False) is ladder.rung
+
+
+@pytest.mark.parametrize(("reading", "rung", "below"), [
+    (40_000, "qvga6", "stills"),  # bgan-64 checks read 38-58 of 64 kbit/s; qvga6 needs 45.7
+    (14_000, "stills", "vitals"),  # bgan-field's read 13-21 of 24; stills needs 17
+])
+def test_a_reading_close_to_the_next_rung_up_from_one_without_motion_starts_on_it(
+        reading: int, rung: str, below: str) -> None:
+    """As the probe from there would ten seconds on: the estimator at what the probe asks."""
+    assert Ladder().best_fit(reading).name == below
+    ladder, estimator = start_at(reading)
+    assert ladder.rung.name == rung
+    assert estimator.target_bps == int(ladder.rung.required_bps() * ladder.config.up_headroom)
+    assert start_at(int(0.7 * ladder.rung.required_bps()))[0].rung.name == below  # not close: no probe
 
 
 async def test_a_consult_asked_for_at_start_waits_for_the_first_link_check(server: Server) -> None:
