@@ -38,6 +38,9 @@ SendSignal = Callable[[dict[str, Any]], Awaitable[None]]
 VITALS_SLACK_S = 0.05
 #: the link status goes to the page at every rung change and at least this often
 LINK_STATUS_S = 10.0
+#: a link whose rung needs less is thin: on bgan-64 (``qvga6``, its parity on top) the outbox's
+#: batches, 3 kbit/s with their TCP and HTTP, filled the uplink to 91 % (vitals p99 727 of 750 ms)
+THIN_BPS = 64_000
 
 
 class MediaMode(enum.StrEnum):
@@ -148,8 +151,9 @@ class PeerLink:
 
     @property
     def thin(self) -> bool:
-        """The link carries no motion video (stills or vitals only): no byte to spare beside them."""
-        return self.controller is not None and not self.controller.rung.motion
+        """The link's rung needs less than ``THIN_BPS`` (bgan-64's ``qvga6`` and below): no byte
+        to spare beside it for the station's own uploads."""
+        return self.controller is not None and self.controller.rung.required_bps() < THIN_BPS
 
     def send_control(self, message: dict[str, Any]) -> None:
         if self.control.readyState == "open":

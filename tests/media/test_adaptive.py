@@ -24,7 +24,7 @@ from aiortc.rtp import (
 from devices.errors import LocalError
 from media import adaptive, fec, tuning
 from media.adaptive import (
-    CLIMB_PROBE_S, PACE_FACTOR, PACER_WAIT_MS, PROTECT_KNOWN, THIN_REPORT_S, AdaptiveController, pacing_bps, protect_base,
+    PACE_FACTOR, PACER_WAIT_MS, PROTECT_KNOWN, THIN_REPORT_S, AdaptiveController, pacing_bps, protect_base,
     remb_bound,
 )
 from media.encoders import BASE_SHARE, TunedVp8Encoder
@@ -322,7 +322,7 @@ async def test_a_thin_rung_on_a_long_lossy_round_trip_gets_copies_of_its_base_fr
     state = await negotiated(pair)
     qvga6 = RUNGS_BY_NAME["qvga6"]
     controller = AdaptiveController(pc, held(qvga6))
-    controller.estimator = BandwidthEstimator(EstimatorConfig(start_bps=40_000, start_measured=True))
+    controller.estimator = BandwidthEstimator(EstimatorConfig(start_bps=30_000, start_measured=True))
     video = by_kind(pc, "video")
     for index in range(1, 8):  # 1 % lost, 800 ms round trips
         await satellite_report(video, index, lost=index)

@@ -55,19 +55,19 @@ def _description(offer: dict[str, str]) -> dict[str, str]:
     return {"sdp": offer["sdp"], "type": offer["kind"]}
 
 
-@pytest.mark.parametrize(("rung", "low", "high"), [("qvga6", 13, 15), ("stills", 5, 7)])
+@pytest.mark.parametrize(("rung", "low", "high"), [("qvga8", 13, 15), ("qvga6", 5, 7)])
 async def test_vitals_go_at_the_rungs_rate(tuned: None, rung: str, low: int, high: int) -> None:
     assert low <= await vitals_messages(rung, 3.0) <= high
 
 
-async def test_a_link_without_motion_video_is_thin(tuned: None) -> None:
+async def test_a_link_on_a_rung_under_64_kbit_s_is_thin(tuned: None) -> None:
     link = PeerLink("member", [], None, None, nothing)
     try:
         assert link.controller is not None
         thin = {}
-        for rung in ("vga12", "qvga6", "stills", "vitals"):
+        for rung in ("vga12", "qvga8", "qvga6", "stills", "vitals"):
             link.controller.force(rung)
             thin[rung] = link.thin
-        assert thin == {"vga12": False, "qvga6": False, "stills": True, "vitals": True}
+        assert thin == {"vga12": False, "qvga8": False, "qvga6": True, "stills": True, "vitals": True}
     finally:
         await link.close()
