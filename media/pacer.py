@@ -11,6 +11,10 @@ debt, and takes its bits out of it; the bucket refills at the rate, up to ``burs
 (an idle pacer banks no more than that: after a pause, a small frame leaves at once and a big
 one is still spread out). Retransmissions leave before new video: the frame they repair is older.
 
+Where a vitals message is expected (``quiet``), no packet leaves just before it: on a 24 kbit/s
+uplink a still's packet is 100 ms of the link, and a vitals message behind one came 300 ms over
+the one-way delay.
+
 Frames are kept out rather than queued without bound: ``admit`` says whether a new frame should
 be encoded at all, from what is queued ahead of it (a frame dropped before the encoder costs the
 receiver nothing but a longer frame interval; a packet dropped after it, a broken picture). This
@@ -45,6 +49,7 @@ class Pacer:
         self._queued_bits = 0
         self._credit_bits = 0.0
         self._at_ms: float | None = None
+        self._quiet = (0.0, 0.0)  # (from, until) ms: nothing leaves in between
 
     @property
     def rate_bps(self) -> float:
@@ -71,9 +76,13 @@ class Pacer:
         if not self:
             return None
         self._refill(now_ms)
-        if self._credit_bits >= 0:
-            return now_ms
-        return now_ms - self._credit_bits / self._rate * 1000
+        due = now_ms if self._credit_bits >= 0 else now_ms - self._credit_bits / self._rate * 1000
+        start, end = self._quiet
+        return end if start <= due < end else due
+
+    def quiet(self, from_ms: float, until_ms: float) -> None:
+        """Nothing leaves from ``from_ms`` until ``until_ms`` (replaces the last such window)."""
+        self._quiet = (from_ms, until_ms)
 
     def pop(self, now_ms: float) -> bytes:
         """The next packet, leaving now (the caller waited until ``due_ms``)."""

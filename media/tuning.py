@@ -470,6 +470,14 @@ def pace(sender: RTCRtpSender, rate_bps: float, limit_ms: float) -> None:
     paced[sender._rtx_ssrc] = (tuned, True)
 
 
+def quiet(sender: RTCRtpSender, from_s: float, until_s: float) -> None:
+    """``sender``'s paced packets do not leave between these ``time.monotonic()`` seconds (see
+    ``Pacer.quiet``); nothing where it is not paced."""
+    pacer = state(sender).pacer
+    if pacer is not None:
+        pacer.quiet(from_s * 1000, until_s * 1000)
+
+
 def pad(sender: RTCRtpSender, rate_bps: float) -> None:
     """From now on ``sender`` adds ``rate_bps`` of padding (0 stops it) on its RTX stream; none
     where RTX was not negotiated."""

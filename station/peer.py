@@ -41,6 +41,14 @@ LINK_STATUS_S = 10.0
 #: a link whose rung needs less is thin: on bgan-64 (``qvga6``, its parity on top) the outbox's
 #: batches, 3 kbit/s with their TCP and HTTP, filled the uplink to 91 % (vitals p99 727 of 750 ms)
 THIN_BPS = 64_000
+#: on ``stills`` no video packet leaves from this long before the next vitals message is
+#: expected until this long after: on bgan-field's 24 kbit/s uplink a still's packet is 100 ms
+#: of the link, and a vitals message behind one (and audio, RTCP) came 300 ms over the one-way delay
+QUIET_BEFORE_VITALS_S = 0.25
+QUIET_AFTER_VITALS_S = 0.1
+#: the next vitals message is expected as far from the last as that one from the one before,
+#: but no further than this
+VITALS_GAP_MAX_S = 2.0
 
 
 class MediaMode(enum.StrEnum):
@@ -85,6 +93,7 @@ class PeerLink:
         self.audio_frames_received = 0
         self._vitals_sent: dict[tuple[str, str], Reading] = {}
         self._vitals_at = 0.0  # when the next vitals message is due (monotonic)
+        self._vitals_left: float | None = None  # when the last one left (monotonic)
         self._on_control = on_control
         self._on_audio = on_audio
         self._on_failed = on_failed
@@ -138,6 +147,7 @@ class PeerLink:
         for reading in fresh:
             self._vitals_sent[(reading.source, reading.kind)] = reading
         self.vitals.send(vitalschannel.encode(fresh, time.time()))
+        self._keep_clear_for_vitals(time.monotonic())
 
     def _vitals_due(self) -> bool:
         if self.controller is None:
@@ -148,6 +158,17 @@ class PeerLink:
         # on time: keep the cadence; late (a rung change, a pause): restart it from now
         self._vitals_at = self._vitals_at + interval if now - self._vitals_at < interval else now + interval
         return True
+
+    def _keep_clear_for_vitals(self, now: float) -> None:
+        """On ``stills`` the video leaves the uplink free when the next vitals message is due
+        (``QUIET_BEFORE_VITALS_S``): the messages come at the devices' pace, about a second apart."""
+        last, self._vitals_left = self._vitals_left, now
+        if self.controller is None or not self.controller.rung.stills or last is None:
+            return
+        expected = now + min(VITALS_GAP_MAX_S, max(1 / self.controller.rung.vitals_hz, now - last))
+        for sender in self.pc.getSenders():
+            if sender.kind == "video":
+                tuning.quiet(sender, expected - QUIET_BEFORE_VITALS_S, expected + QUIET_AFTER_VITALS_S)
 
     @property
     def thin(self) -> bool:

@@ -85,3 +85,18 @@ def test_a_new_frame_is_admitted_only_while_the_queue_drains_within_the_limit() 
     pacer.push(b"x" * 1_000)
     pacer.clear()
     assert len(pacer) == 0 and pacer.due_ms(10_000.0) is None
+
+
+def test_nothing_leaves_in_a_quiet_window() -> None:
+    """A vitals message is expected at 1 000 ms: packets due from 750 on wait until 1 100."""
+    pacer = Pacer(80_000)  # 100 ms a packet
+    pacer.quiet(750.0, 1_100.0)
+    burst(pacer, 10)
+    times = [t for t, _ in departures(pacer)]
+    assert times[:8] == pytest.approx([0, 100, 200, 300, 400, 500, 600, 700])  # before it
+    assert times[8] == 1_100.0  # due at 800: held to the window's end
+    assert times[9] == pytest.approx(1_200.0 - BURST_MS)  # the window banked a short burst, no more
+    assert not any(750 <= t < 1_100 for t in times)
+    pacer.quiet(2_000.0, 2_500.0)  # a new window replaces the last
+    burst(pacer, 1)
+    assert pacer.due_ms(1_300.0) == 1_300.0
