@@ -13,9 +13,10 @@ before the peer connection was created.
 
 On a long round trip with loss (``protect_base``) the base video layer gets parity packets
 (``media.fec``, sent by ``media.tuning``): a lost base-layer packet otherwise freezes the
-picture for a round trip. The parity comes out of the rung's video budget: the encoder then
-gets ``1 / (1 + parity_share(rung, loss))`` of it, and what it sends on the wire is still the rung's.
-Each still is protected too, its parity on top (its encoder is at its floor already).
+picture for a round trip. Where the encoder keeps enough (``encoder_bps``) the parity comes
+out of the rung's video budget: the encoder then gets ``1 / (1 + parity_share(rung, loss))`` of
+it, and what it sends on the wire is still the rung's. On thinner rungs and for each still the
+parity comes on top, and the pacer lets it through beside the video.
 
 Through an outage (no feedback at all for ``silence_ms``) the rung holds (see
 ``media.estimator``) and the senders keep sending; the first feedback after it brings a keyframe
@@ -76,7 +77,7 @@ THIN_REPORT_S = 3.0
 PAD_BEYOND = 1.05
 #: a REMB for the video below this share of the video we send is the receiver seeing overuse
 REMB_OVERUSE = 0.9
-#: the base layer is sent twice from this round trip and smoothed loss on...
+#: the base layer is protected by parity from this round trip and smoothed loss on...
 PROTECT_RTT_MS = 400.0
 PROTECT_LOSS = 0.005
 #: ...until the loss falls below this (the smoothed loss swings between reports); the loss

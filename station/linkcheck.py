@@ -29,6 +29,7 @@ from typing import Any
 import aiohttp
 
 from devices.errors import LocalError, TransportError
+from media.adaptive import CLIMB_CLOSE
 from media.estimator import BandwidthEstimator, EstimatorConfig
 from media.ladder import Ladder
 from media.links import LinkProfile, load_profiles
@@ -55,8 +56,7 @@ HTTP_HEADER_BYTES = 160
 #: trips reads low), each rung's requirement keeps a reserve, and the pacer spreads keyframes.
 #: At 0.8, bgan-64 (reading 40-55 of 64) started on stills, every time a freeze of 10-30 s.
 START_SHARE = 1.0
-#: ...and a reading this close to the next rung up from one without motion starts there (the
-#: checks read thin satellite links lowest: bgan-field 11-22 of 24 kbit/s; see ``start_at``)
+#: ...and a reading this close to ``stills`` starts there rather than on vitals (see ``start_at``)
 START_CLOSE = 0.6
 
 
@@ -97,16 +97,19 @@ def start_bps(up_kbps: float) -> int:
 def start_at(bps: int) -> tuple[Ladder, BandwidthEstimator]:
     """A call's ladder and estimator starting at ``bps``: the ladder on the best rung that fits it
     (no cap: a VSAT call starts at VGA instead of climbing for a minute over 600 ms round trips).
-    Where that rung has no motion and ``bps`` is at least ``START_CLOSE`` of the next one up,
-    the call starts on that one as the probe would ten seconds on (the estimator at what the
-    probe asks): bgan-64's checks read 38-58 of 64 kbit/s, and one under ``qvga6``'s 42 began the
-    consult with a 10 s freeze on stills; bgan-field's read 11-22 of 24, and one at 12.3 (under
-    ``stills``' 17) brought the first still 15 s into the consult. A link that does not carry it
-    steps down within two round trips."""
+    Where that rung has no motion and ``bps`` is close to the next one up, the call starts on
+    that one as the probe would ten seconds on (the estimator at what the probe asks), and a link
+    that does not carry it steps down within two round trips. Close: within ``CLIMB_CLOSE`` of
+    ``qvga6`` (bgan-64's checks read 38-58 of 64 kbit/s, and one under its 42 began the consult
+    with a 10 s freeze on stills; bgan-field's read up to 25.5 of 24, and ``qvga6`` there
+    dropped 100 packets in 12 s); ``START_CLOSE`` of ``stills``, whose audio and still every
+    10 s cost little to try (bgan-field's checks read from 11, and one at 12.3 started on vitals:
+    the first still came 15 s into the consult)."""
     ladder = Ladder()
     fit = ladder.best_fit(bps)
     index = ladder.rungs.index(fit)
-    if not fit.motion and index > 0 and bps >= START_CLOSE * (up := ladder.rungs[index - 1]).required_bps():
+    up = ladder.rungs[max(0, index - 1)]
+    if not fit.motion and index > 0 and bps >= (START_CLOSE if up.stills else CLIMB_CLOSE) * up.required_bps():
         fit, bps = up, max(bps, int(up.required_bps() * ladder.config.up_headroom))
     return Ladder(start=fit.name), BandwidthEstimator(EstimatorConfig(start_bps=bps, start_measured=True))
 

@@ -13,9 +13,9 @@ are gzipped, and one HTTP keep-alive connection carries the requests, so a 1.5 s
 link pays no handshake per batch (figures in docs/architecture.md, "The outbox").
 
 It runs during consults too (it is what backfills the specialist's chart after an outage),
-except while ``paused()``: a consult on a link too thin for motion video (a 24 kbit/s BGAN
-uplink), where each batch (about 1 kB) held the link for 400 ms and the live vitals waited
-behind it; the batches go when the consult ends or its link widens. A restarted station simply
+except while ``paused()``: a consult on a thin link (``station.peer.PeerLink.thin``: a 24 kbit/s
+BGAN uplink, where each batch of about 1 kB held the link for 400 ms and the live vitals waited
+behind it); the batches go when the consult ends or its link widens. A restarted station simply
 continues with what is still pending.
 """
 

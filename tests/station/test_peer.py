@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 from aiortc import RTCDataChannel, RTCPeerConnection, RTCSessionDescription
-
 from aiortc.mediastreams import MediaStreamTrack
 from av.frame import Frame
 
