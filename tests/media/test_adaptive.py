@@ -95,6 +95,14 @@ async def satellite_report(video: RTCRtpSender, index: int, lost: int) -> None:
     await video._handle_rtcp_packet(RtcpRrPacket(ssrc=1234, reports=[block]))
 
 
+async def lossy_reports(controller: AdaptiveController, sender: RTCRtpSender, reports: int, lost_each: int) -> None:
+    """``reports`` of ``satellite_report``'s series, ``lost_each`` packets in 100 lost in each, each
+    followed by a control step."""
+    for index in range(1, reports + 1):
+        await satellite_report(sender, index, lost=lost_each * index)
+        await controller.poll()
+
+
 def test_the_controller_needs_tuning_first() -> None:
     with pytest.raises(LocalError) as info:
         AdaptiveController(RTCPeerConnection())
@@ -323,10 +331,7 @@ async def test_a_thin_rung_on_a_long_lossy_round_trip_gets_copies_of_its_base_fr
     qvga6 = RUNGS_BY_NAME["qvga6"]
     controller = AdaptiveController(pc, held(qvga6))
     controller.estimator = BandwidthEstimator(EstimatorConfig(start_bps=30_000, start_measured=True))
-    video = by_kind(pc, "video")
-    for index in range(1, 8):  # 1 % lost, 800 ms round trips
-        await satellite_report(video, index, lost=index)
-        await controller.poll()
+    await lossy_reports(controller, by_kind(pc, "video"), 7, lost_each=1)  # 1 % lost, 800 ms round trips
     assert state.protect_base
     assert state.video.bitrate_bps == qvga6.video_bps
     # the target leaves the video less than its rate: the floor is the video and its copies
@@ -432,10 +437,8 @@ async def test_stills_on_a_long_lossy_round_trip_get_parity_on_top_of_their_rate
     state = await negotiated(pair)
     stills = RUNGS_BY_NAME["stills"]
     controller = AdaptiveController(pc, held(stills))
-    audio = by_kind(pc, "audio")  # on stills the audio's reports carry the most packets
-    for index in range(1, 9):  # 2 % lost, 800 ms round trips
-        await satellite_report(audio, index, lost=2 * index)
-        await controller.poll()
+    # 2 % lost, 800 ms round trips; on stills the audio's reports carry the most packets
+    await lossy_reports(controller, by_kind(pc, "audio"), 8, lost_each=2)
     assert state.protect_base
     assert state.video.bitrate_bps == stills.video_bps and state.video.stills  # the encoder's floor
 
